@@ -1,0 +1,158 @@
+//! Capture input: the only module that reads capture files (and, later, touches libpcap for
+//! live capture). It yields borrowed frames `(timestamp, link type, bytes)`; nothing past this
+//! module knows about file formats.
+//!
+//! Contract (other modules rely on it):
+//! - `Source::open(path)` opens a pcap or pcapng file, or standard input for `-`.
+//! - `Source::next_frame()` returns `Ok(Some(Frame))` borrowing an internal buffer that is
+//!   reused (no allocation per packet), `Ok(None)` at the end, or a `CaptureError`.
+//! - Damage that leaves a readable prefix (a truncated last record, garbage appended, a bad
+//!   pcapng block length) ends the stream with `Ok(None)` and is reported by `Source::damage()`
+//!   with the byte offset and what was wrong, so the caller can report partial results.
+
+use std::fmt;
+use std::path::PathBuf;
+
+mod filter;
+mod reader;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod corpus_tests;
+
+pub use filter::Filter;
+pub use reader::{FileFormat, Source, DEFAULT_CHUNK, MAX_RECORD};
+
+/// Capture time in nanoseconds since the Unix epoch. Everything below `capture` takes time
+/// from here, never from the wall clock, so replaying a file gives the same answer as
+/// watching it live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const fn from_nanos(n: i64) -> Self {
+        Timestamp(n)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    /// Signed difference `self - earlier` in milliseconds.
+    pub fn millis_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1e6
+    }
+    pub fn saturating_sub_nanos(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// A libpcap link-layer header type (LINKTYPE_* value as stored in the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// The link types the decoder understands. DLT_RAW is 12 on most systems (14 on
+    /// OpenBSD); files normally store the LINKTYPE value 101, but some writers store the DLT.
+    pub fn is_supported(self) -> bool {
+        matches!(self.0, 0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0 => "NULL (BSD loopback)",
+            1 => "EN10MB (Ethernet)",
+            12 | 14 | 101 => "RAW (raw IP)",
+            108 => "LOOP (OpenBSD loopback)",
+            113 => "LINUX_SLL (Linux cooked v1)",
+            228 => "IPV4",
+            229 => "IPV6",
+            276 => "LINUX_SLL2 (Linux cooked v2)",
+            6 => "IEEE802_5 (Token Ring)",
+            9 => "PPP",
+            50 => "PPP_HDLC",
+            104 => "C_HDLC (Cisco HDLC)",
+            105 => "IEEE802_11 (Wi-Fi)",
+            119 => "PRISM_HEADER (802.11)",
+            127 => "IEEE802_11_RADIOTAP (802.11 + radiotap)",
+            139 => "MTP2_WITH_PHDR",
+            143 => "DOCSIS",
+            147..=162 => "USER0..USER15 (private use)",
+            165 => "SCCP",
+            187 => "BLUETOOTH_HCI_H4",
+            189 => "USB_LINUX",
+            195 => "IEEE802_15_4_WITHFCS",
+            201 => "BLUETOOTH_HCI_H4_WITH_PHDR",
+            220 => "USB_LINUX_MMAPPED",
+            239 => "NFLOG (Linux netfilter log)",
+            249 => "USBPCAP",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for LinkType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
+}
+
+/// One captured frame, borrowing the reader's buffer until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub ts: Timestamp,
+    pub link: LinkType,
+    /// The bytes that were captured (`caplen` of them).
+    pub data: &'a [u8],
+    /// The frame's length on the wire; larger than `data.len()` when snaplen cut it.
+    pub orig_len: u32,
+}
+
+/// What made the reader stop before the end of the file while keeping what it had read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// File (or `-` for standard input) and byte offset where the damage starts.
+    pub path: PathBuf,
+    pub offset: u64,
+    /// Bytes from `offset` to the end of the input that could not be read as packets.
+    pub bytes_skipped: u64,
+    pub what: String,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: damaged at byte {}: {} ({} bytes not read)",
+            self.path.display(),
+            self.offset,
+            self.what,
+            self.bytes_skipped
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a pcap or pcapng file (first bytes {magic})")]
+    NotACapture { path: PathBuf, magic: String },
+    #[error("{path}: unsupported link type {link}; connscope reads Ethernet (with VLAN tags), Linux cooked SLL/SLL2, BSD NULL/LOOP and raw IPv4/IPv6")]
+    UnsupportedLinkType { path: PathBuf, link: LinkType },
+    #[error("{path}: damaged file header: {what}")]
+    BadHeader { path: PathBuf, what: String },
+    #[error("bad filter {expr:?}: {msg}")]
+    Filter { expr: String, msg: String },
+}

@@ -1,0 +1,872 @@
+//! Streaming reader of pcap and pcapng files.
+//!
+//! The input is read in large chunks into one reusable buffer; frames are slices of that
+//! buffer. A record that straddles the end of the buffered data is completed by moving the
+//! unread tail to the front and reading more; the buffer grows only for a record larger than
+//! itself, and never beyond [`MAX_RECORD`]. Nothing is allocated per packet.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::{CaptureError, Damage, LinkType, Timestamp};
+
+/// Default size of one read from the input.
+pub const DEFAULT_CHUNK: usize = 2 << 20;
+
+/// Largest record (pcap packet or pcapng block) the reader accepts; a length field above this
+/// is treated as damage rather than as a reason to allocate.
+pub const MAX_RECORD: usize = 256 << 20;
+
+/// libpcap's MAXIMUM_SNAPLEN: a pcap record's captured length may exceed the header's snaplen
+/// up to this much without being called damage (libpcap and Wireshark accept such files, and
+/// some writers store a snaplen of 0 or a too-small one).
+const PCAP_TOLERATED_CAPLEN: u32 = 262_144;
+
+const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
+const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+const PCAP_MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
+const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+const PCAPNG_BOM: u32 = 0x1a2b_3c4d;
+
+const BT_IDB: u32 = 1;
+const BT_PB: u32 = 2;
+const BT_SPB: u32 = 3;
+const BT_EPB: u32 = 6;
+
+/// Which file format the source is reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Classic pcap with microsecond timestamps.
+    Pcap,
+    /// Classic pcap with nanosecond timestamps (magic 0xa1b23c4d).
+    PcapNanos,
+    /// Alexey Kuznetzov's modified pcap (magic 0xa1b2cd34, 24-byte record headers).
+    PcapModified,
+    Pcapng,
+}
+
+impl FileFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Pcap => "pcap",
+            FileFormat::PcapNanos => "pcap (nanosecond)",
+            FileFormat::PcapModified => "pcap (modified, Kuznetzov)",
+            FileFormat::Pcapng => "pcapng",
+        }
+    }
+}
+
+enum Input {
+    /// A regular file: its size is known and damage can be measured by seeking.
+    File(File),
+    /// Standard input, a pipe, or anything else that can only be read forward.
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Stream(r) => r.read(buf),
+        }
+    }
+}
+
+/// How one pcapng interface's timestamps become nanoseconds.
+#[derive(Clone, Copy, Debug)]
+enum TsScale {
+    /// Units are 10^-d seconds with d <= 9: multiply by this.
+    Mul(i128),
+    /// Any other resolution: units per second (`None`: more than fits in u128, so every
+    /// timestamp is below one second).
+    PerSec(Option<u128>),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Iface {
+    link: LinkType,
+    snaplen: u32,
+    scale: TsScale,
+    /// if_tsoffset in nanoseconds.
+    offset_ns: i128,
+}
+
+impl Iface {
+    fn timestamp(&self, units: u64) -> Timestamp {
+        let ns: i128 = match self.scale {
+            TsScale::Mul(m) => units as i128 * m,
+            TsScale::PerSec(None) => 0,
+            TsScale::PerSec(Some(per_sec)) => {
+                let u = units as u128;
+                let secs = u / per_sec;
+                // frac < 2^64, so frac * 1e9 < 2^94: no overflow.
+                let frac = u % per_sec;
+                (secs * 1_000_000_000 + frac * 1_000_000_000 / per_sec) as i128
+            }
+        };
+        Timestamp(saturate(ns + self.offset_ns))
+    }
+}
+
+fn saturate(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// The scale for an if_tsresol byte.
+fn ts_scale(tsresol: u8) -> TsScale {
+    let exp = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        if exp <= 9 {
+            TsScale::Mul(10i128.pow(9 - exp))
+        } else {
+            TsScale::PerSec(10u128.checked_pow(exp))
+        }
+    } else {
+        TsScale::PerSec(1u128.checked_shl(exp))
+    }
+}
+
+enum Format {
+    Pcap {
+        big: bool,
+        nanos: bool,
+        rec_hdr: usize,
+        snaplen: u32,
+        link: LinkType,
+    },
+    Pcapng {
+        big: bool,
+        ifaces: Vec<Iface>,
+    },
+}
+
+/// Where the current frame lies in the buffer and what it is.
+struct Meta {
+    start: usize,
+    len: usize,
+    ts: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+}
+
+/// A pcap or pcapng capture being read, from a file or standard input.
+pub struct Source {
+    path: PathBuf,
+    input: Input,
+    total_len: Option<u64>,
+    buf: Vec<u8>,
+    /// Index in `buf` of the first unconsumed byte.
+    start: usize,
+    /// Index in `buf` one past the last valid byte.
+    end: usize,
+    /// Input offset of `buf[0]`.
+    base: u64,
+    /// The input reported end of file.
+    eof: bool,
+    /// Read size (and initial buffer size).
+    chunk: usize,
+    format: Format,
+    file_format: FileFormat,
+    done: bool,
+    damage: Option<Damage>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("path", &self.path)
+            .field("format", &self.file_format)
+            .field("position", &self.position())
+            .field("total_len", &self.total_len)
+            .field("damage", &self.damage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    /// Opens a pcap or pcapng file; the path `-` means standard input (streamed).
+    pub fn open(path: &Path) -> Result<Source, CaptureError> {
+        Self::open_with_chunk(path, DEFAULT_CHUNK)
+    }
+
+    /// [`Source::open`] with a chosen read size.
+    pub fn open_with_chunk(path: &Path, chunk: usize) -> Result<Source, CaptureError> {
+        if path.as_os_str() == "-" {
+            return Self::start(
+                Input::Stream(Box::new(io::stdin())),
+                path.to_path_buf(),
+                None,
+                chunk,
+            );
+        }
+        let io_err = |source| CaptureError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.is_file() {
+            Self::start(
+                Input::File(file),
+                path.to_path_buf(),
+                Some(meta.len()),
+                chunk,
+            )
+        } else {
+            // A FIFO, character device or /dev/fd/N from process substitution: stream it.
+            Self::start(
+                Input::Stream(Box::new(file)),
+                path.to_path_buf(),
+                None,
+                chunk,
+            )
+        }
+    }
+
+    /// Reads a capture from any byte stream; `name` is used in messages. The total length is
+    /// unknown and damage is measured by reading to the end.
+    pub fn from_reader<R: Read + Send + 'static>(
+        reader: R,
+        name: impl Into<PathBuf>,
+    ) -> Result<Source, CaptureError> {
+        Self::from_reader_with_chunk(reader, name, DEFAULT_CHUNK)
+    }
+
+    /// [`Source::from_reader`] with a chosen read size (tests use tiny ones).
+    pub fn from_reader_with_chunk<R: Read + Send + 'static>(
+        reader: R,
+        name: impl Into<PathBuf>,
+        chunk: usize,
+    ) -> Result<Source, CaptureError> {
+        Self::start(Input::Stream(Box::new(reader)), name.into(), None, chunk)
+    }
+
+    fn start(
+        input: Input,
+        path: PathBuf,
+        total_len: Option<u64>,
+        chunk: usize,
+    ) -> Result<Source, CaptureError> {
+        let chunk = chunk.clamp(1, MAX_RECORD);
+        let mut src = Source {
+            path,
+            input,
+            total_len,
+            buf: vec![0; chunk],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            chunk,
+            format: Format::Pcap {
+                big: false,
+                nanos: false,
+                rec_hdr: 16,
+                snaplen: 0,
+                link: LinkType::ETHERNET,
+            },
+            file_format: FileFormat::Pcap,
+            done: false,
+            damage: None,
+        };
+        src.read_file_header()?;
+        Ok(src)
+    }
+
+    /// Next frame, borrowing the internal buffer until the next call. `Ok(None)` at the end
+    /// of the input, and also when reading stopped because of damage (see [`Source::damage`]).
+    pub fn next_frame(&mut self) -> Result<Option<super::Frame<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        let next = if matches!(self.format, Format::Pcap { .. }) {
+            self.next_pcap()
+        } else {
+            self.next_pcapng()
+        };
+        match next {
+            Ok(Some(m)) => Ok(Some(super::Frame {
+                ts: m.ts,
+                link: m.link,
+                data: &self.buf[m.start..m.start + m.len],
+                orig_len: m.orig_len,
+            })),
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Set when reading stopped early because of damage.
+    pub fn damage(&self) -> Option<&Damage> {
+        self.damage.as_ref()
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Size of the input if known (a regular file), for a progress bar.
+    pub fn total_len(&self) -> Option<u64> {
+        self.total_len
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> FileFormat {
+        self.file_format
+    }
+
+    // ----- buffer management -----
+
+    /// Number of unconsumed bytes buffered.
+    #[inline]
+    fn avail(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Makes at least `need` bytes available from `start` unless the input ends first;
+    /// returns how many are available. `need` must not exceed `MAX_RECORD` (callers check).
+    fn fill(&mut self, need: usize) -> Result<usize, CaptureError> {
+        if self.avail() >= need || self.eof {
+            return Ok(self.avail());
+        }
+        if self.start == self.end {
+            self.base += self.start as u64;
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.start < need {
+            // Move the unread tail to the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < need {
+            // A record larger than the buffer: grow to fit it (rounded up to whole chunks).
+            let want = need.div_ceil(self.chunk).saturating_mul(self.chunk);
+            self.buf.resize(want.min(MAX_RECORD.max(need)), 0);
+        }
+        while self.avail() < need {
+            let end = self.end;
+            // Read as much as fits, but never wait for more than this record needs: a live
+            // pipe returns what it has.
+            match self.input.read(&mut self.buf[end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n.min(self.buf.len() - end),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(CaptureError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(self.avail())
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.avail());
+        self.start += n;
+    }
+
+    /// Stops reading because of damage at input offset `offset` (at or after the consumed
+    /// position), measuring how much of the input is left unread.
+    fn set_damage(&mut self, offset: u64, what: String) {
+        let read_so_far = self.base + self.end as u64;
+        let rest: u64 = if self.eof {
+            0
+        } else {
+            match &mut self.input {
+                Input::File(f) => match (f.stream_position(), f.seek(SeekFrom::End(0))) {
+                    (Ok(pos), Ok(end)) => end.saturating_sub(pos),
+                    _ => self
+                        .total_len
+                        .map_or(0, |t| t.saturating_sub(read_so_far)),
+                },
+                Input::Stream(r) => {
+                    // Count what is left by reading it (into the buffer's spare room).
+                    let mut n = 0u64;
+                    let scratch = &mut self.buf[self.end..];
+                    let mut small = [0u8; 4096];
+                    let scratch: &mut [u8] = if scratch.len() >= 4096 {
+                        scratch
+                    } else {
+                        &mut small
+                    };
+                    loop {
+                        match r.read(scratch) {
+                            Ok(0) => break,
+                            Ok(k) => n += k as u64,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(_) => break,
+                        }
+                    }
+                    n
+                }
+            }
+        };
+        self.eof = true;
+        self.damage = Some(Damage {
+            path: self.path.clone(),
+            offset,
+            bytes_skipped: read_so_far.saturating_sub(offset) + rest,
+            what,
+        });
+    }
+
+    fn not_a_capture(&self) -> CaptureError {
+        let head = &self.buf[self.start..self.end.min(self.start + 8)];
+        let mut magic = head
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if magic.is_empty() {
+            magic.push_str("(none)");
+        }
+        let hint = match head {
+            [0x1f, 0x8b, ..] => Some("gzip-compressed; decompress it first"),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd-compressed; decompress it first"),
+            [b'B', b'Z', b'h', ..] => Some("bzip2-compressed; decompress it first"),
+            [0xfd, b'7', b'z', b'X', b'Z', ..] => Some("xz-compressed; decompress it first"),
+            [b'P', b'K', 3, 4, ..] => Some("a zip archive"),
+            _ if head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => {
+                Some("looks like text")
+            }
+            _ => None,
+        };
+        if let Some(h) = hint {
+            magic = format!("{magic} ({h})");
+        }
+        CaptureError::NotACapture {
+            path: self.path.clone(),
+            magic,
+        }
+    }
+
+    fn bad_header(&self, what: impl Into<String>) -> CaptureError {
+        CaptureError::BadHeader {
+            path: self.path.clone(),
+            what: what.into(),
+        }
+    }
+
+    // ----- file header -----
+
+    fn read_file_header(&mut self) -> Result<(), CaptureError> {
+        let n = self.fill(4)?;
+        if n == 0 {
+            // An empty input is an empty capture: no frames, no damage.
+            self.done = true;
+            return Ok(());
+        }
+        if n < 4 {
+            return Err(self.not_a_capture());
+        }
+        let m = rd32(&self.buf[self.start..], false);
+        if m == PCAPNG_SHB {
+            return self.read_shb_at_open();
+        }
+        let (big, ff) = match m {
+            PCAP_MAGIC_US => (false, FileFormat::Pcap),
+            PCAP_MAGIC_NS => (false, FileFormat::PcapNanos),
+            PCAP_MAGIC_MODIFIED => (false, FileFormat::PcapModified),
+            _ => match m.swap_bytes() {
+                PCAP_MAGIC_US => (true, FileFormat::Pcap),
+                PCAP_MAGIC_NS => (true, FileFormat::PcapNanos),
+                PCAP_MAGIC_MODIFIED => (true, FileFormat::PcapModified),
+                _ => return Err(self.not_a_capture()),
+            },
+        };
+        let n = self.fill(24)?;
+        if n < 24 {
+            return Err(self.bad_header(format!(
+                "pcap file header cut short: {n} of 24 bytes"
+            )));
+        }
+        let h = &self.buf[self.start..self.start + 24];
+        let snaplen = rd32(&h[16..], big);
+        // Bits 26-31 carry FCS information; the link type is in the low bits (libpcap's
+        // LT_LINKTYPE mask), and the reserved bits 16-25 must be zero for a link type we know.
+        let link = LinkType(rd32(&h[20..], big) & 0x03ff_ffff);
+        if !link.is_supported() {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: self.path.clone(),
+                link,
+            });
+        }
+        self.consume(24);
+        self.file_format = ff;
+        self.format = Format::Pcap {
+            big,
+            nanos: ff == FileFormat::PcapNanos,
+            rec_hdr: if ff == FileFormat::PcapModified { 24 } else { 16 },
+            snaplen,
+            link,
+        };
+        Ok(())
+    }
+
+    fn read_shb_at_open(&mut self) -> Result<(), CaptureError> {
+        let n = self.fill(12)?;
+        if n < 12 {
+            return Err(self.bad_header(format!(
+                "pcapng section header cut short: {n} of at least 28 bytes"
+            )));
+        }
+        let b = &self.buf[self.start..];
+        let big = match rd32(&b[8..], false) {
+            PCAPNG_BOM => false,
+            x if x.swap_bytes() == PCAPNG_BOM => true,
+            x => {
+                return Err(self.bad_header(format!(
+                    "pcapng byte-order magic is {x:08x}, not 1a2b3c4d"
+                )))
+            }
+        };
+        let len = rd32(&b[4..], big) as usize;
+        if len < 28 || len % 4 != 0 || len > MAX_RECORD {
+            return Err(self.bad_header(format!(
+                "pcapng section header has bad block length {len}"
+            )));
+        }
+        let n = self.fill(len)?;
+        if n < len {
+            return Err(self.bad_header(format!(
+                "pcapng section header cut short: {n} of {len} bytes"
+            )));
+        }
+        let b = &self.buf[self.start..self.start + len];
+        let trail = rd32(&b[len - 4..], big) as usize;
+        if trail != len {
+            return Err(self.bad_header(format!(
+                "pcapng section header length {len} does not match trailing length {trail}"
+            )));
+        }
+        self.consume(len);
+        self.file_format = FileFormat::Pcapng;
+        self.format = Format::Pcapng {
+            big,
+            ifaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    // ----- pcap records -----
+
+    fn next_pcap(&mut self) -> Result<Option<Meta>, CaptureError> {
+        let Format::Pcap {
+            big,
+            nanos,
+            rec_hdr,
+            snaplen,
+            link,
+        } = self.format
+        else {
+            return Ok(None);
+        };
+        let offset = self.position();
+        let n = self.fill(rec_hdr)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n < rec_hdr {
+            self.set_damage(
+                offset,
+                format!("truncated record header: {n} of {rec_hdr} bytes"),
+            );
+            return Ok(None);
+        }
+        let h = &self.buf[self.start..self.start + 16];
+        let sec = rd32(h, big);
+        let frac = rd32(&h[4..], big);
+        let caplen = rd32(&h[8..], big);
+        let orig_len = rd32(&h[12..], big);
+        let limit = snaplen.max(PCAP_TOLERATED_CAPLEN);
+        if caplen > limit || caplen as usize > MAX_RECORD - rec_hdr {
+            self.set_damage(
+                offset,
+                format!("bogus record: captured length {caplen} exceeds snaplen {snaplen}"),
+            );
+            return Ok(None);
+        }
+        let total = rec_hdr + caplen as usize;
+        let n = self.fill(total)?;
+        if n < total {
+            self.set_damage(
+                offset,
+                format!(
+                    "truncated record: {caplen} captured bytes announced, {} present",
+                    n - rec_hdr
+                ),
+            );
+            return Ok(None);
+        }
+        let mult: i64 = if nanos { 1 } else { 1_000 };
+        let ts = Timestamp(i64::from(sec) * 1_000_000_000 + i64::from(frac) * mult);
+        let start = self.start + rec_hdr;
+        self.consume(total);
+        Ok(Some(Meta {
+            start,
+            len: caplen as usize,
+            ts,
+            link,
+            orig_len: orig_len.max(caplen),
+        }))
+    }
+
+    // ----- pcapng blocks -----
+
+    fn next_pcapng(&mut self) -> Result<Option<Meta>, CaptureError> {
+        loop {
+            let Format::Pcapng { big, .. } = self.format else {
+                return Ok(None);
+            };
+            let offset = self.position();
+            let n = self.fill(12)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n < 12 {
+                self.set_damage(
+                    offset,
+                    format!("truncated block header: {n} of at least 12 bytes"),
+                );
+                return Ok(None);
+            }
+            let b = &self.buf[self.start..self.end];
+            let btype = rd32(b, big);
+            let mut order = big;
+            if btype == PCAPNG_SHB {
+                // A new section, possibly in the other byte order.
+                order = match rd32(&b[8..], false) {
+                    PCAPNG_BOM => false,
+                    x if x.swap_bytes() == PCAPNG_BOM => true,
+                    x => {
+                        self.set_damage(
+                            offset,
+                            format!("section header with bad byte-order magic {x:08x}"),
+                        );
+                        return Ok(None);
+                    }
+                };
+            }
+            let len32 = rd32(&b[4..], order);
+            let len = len32 as usize;
+            let min = if btype == PCAPNG_SHB { 28 } else { 12 };
+            if len < min || len % 4 != 0 || len > MAX_RECORD {
+                self.set_damage(
+                    offset,
+                    format!("bad block length {len32} (block type {btype:#x})"),
+                );
+                return Ok(None);
+            }
+            let n = self.fill(len)?;
+            if n < len {
+                self.set_damage(
+                    offset,
+                    format!("truncated block: type {btype:#x}, {len} bytes announced, {n} present"),
+                );
+                return Ok(None);
+            }
+            let s = self.start;
+            let blk = &self.buf[s..s + len];
+            let trail = rd32(&blk[len - 4..], order);
+            if trail != len32 {
+                self.set_damage(
+                    offset,
+                    format!(
+                        "block length {len32} does not match trailing length {trail} (block type {btype:#x})"
+                    ),
+                );
+                return Ok(None);
+            }
+            let body = &blk[8..len - 4];
+            match btype {
+                PCAPNG_SHB => {
+                    self.consume(len);
+                    if let Format::Pcapng { big, ifaces } = &mut self.format {
+                        *big = order;
+                        ifaces.clear();
+                    }
+                }
+                BT_IDB => {
+                    if body.len() < 8 {
+                        self.set_damage(offset, "interface description block too short".into());
+                        return Ok(None);
+                    }
+                    let iface = parse_idb(body, big);
+                    if !iface.link.is_supported() {
+                        return Err(CaptureError::UnsupportedLinkType {
+                            path: self.path.clone(),
+                            link: iface.link,
+                        });
+                    }
+                    self.consume(len);
+                    if let Format::Pcapng { ifaces, .. } = &mut self.format {
+                        ifaces.push(iface);
+                    }
+                }
+                BT_EPB | BT_PB => {
+                    if body.len() < 20 {
+                        self.set_damage(offset, format!("packet block too short ({len} bytes)"));
+                        return Ok(None);
+                    }
+                    let if_id = if btype == BT_EPB {
+                        rd32(body, big)
+                    } else {
+                        u32::from(rd16(body, big))
+                    };
+                    let units = (u64::from(rd32(&body[4..], big)) << 32)
+                        | u64::from(rd32(&body[8..], big));
+                    let caplen = rd32(&body[12..], big);
+                    let orig_len = rd32(&body[16..], big);
+                    if caplen as usize > body.len() - 20 {
+                        self.set_damage(
+                            offset,
+                            format!(
+                                "packet block's captured length {caplen} exceeds its block ({len} bytes)"
+                            ),
+                        );
+                        return Ok(None);
+                    }
+                    let Some(iface) = self.iface(if_id) else {
+                        self.set_damage(
+                            offset,
+                            format!("packet block names interface {if_id}, which was not described"),
+                        );
+                        return Ok(None);
+                    };
+                    let ts = iface.timestamp(units);
+                    self.consume(len);
+                    return Ok(Some(Meta {
+                        start: s + 8 + 20,
+                        len: caplen as usize,
+                        ts,
+                        link: iface.link,
+                        orig_len: orig_len.max(caplen),
+                    }));
+                }
+                BT_SPB => {
+                    if body.len() < 4 {
+                        self.set_damage(offset, format!("simple packet block too short ({len} bytes)"));
+                        return Ok(None);
+                    }
+                    let orig_len = rd32(body, big);
+                    let room = body.len() - 4;
+                    let Some(iface) = self.iface(0) else {
+                        self.set_damage(
+                            offset,
+                            "simple packet block before any interface description".into(),
+                        );
+                        return Ok(None);
+                    };
+                    let mut caplen = (orig_len as usize).min(room);
+                    if iface.snaplen != 0 {
+                        caplen = caplen.min(iface.snaplen as usize);
+                    }
+                    self.consume(len);
+                    return Ok(Some(Meta {
+                        start: s + 8 + 4,
+                        len: caplen,
+                        // A simple packet block has no timestamp.
+                        ts: Timestamp(0),
+                        link: iface.link,
+                        orig_len: orig_len.max(caplen as u32),
+                    }));
+                }
+                _ => self.consume(len),
+            }
+        }
+    }
+
+    fn iface(&self, id: u32) -> Option<Iface> {
+        match &self.format {
+            Format::Pcapng { ifaces, .. } => ifaces.get(id as usize).copied(),
+            Format::Pcap { .. } => None,
+        }
+    }
+}
+
+/// Parses an interface description block body (after type and length, before the trailer).
+fn parse_idb(body: &[u8], big: bool) -> Iface {
+    let link = LinkType(u32::from(rd16(body, big)));
+    let snaplen = rd32(&body[4..], big);
+    let mut iface = Iface {
+        link,
+        snaplen,
+        scale: TsScale::Mul(1_000),
+        offset_ns: 0,
+    };
+    let mut opts = &body[8..];
+    // Options: code (2), length (2), value padded to 4. A malformed option list is ignored
+    // from the bad option on, as the packets are still readable.
+    while opts.len() >= 4 {
+        let code = rd16(opts, big);
+        let olen = rd16(&opts[2..], big) as usize;
+        if code == 0 {
+            break;
+        }
+        let padded = olen.div_ceil(4) * 4;
+        if opts.len() < 4 + padded {
+            break;
+        }
+        let val = &opts[4..4 + olen];
+        match (code, olen) {
+            (9, 1) => iface.scale = ts_scale(val[0]),
+            (14, 8) => {
+                let secs = rd64(val, big) as i64;
+                iface.offset_ns = i128::from(secs) * 1_000_000_000;
+            }
+            _ => {}
+        }
+        opts = &opts[4 + padded..];
+    }
+    iface
+}
+
+#[inline]
+fn rd16(b: &[u8], big: bool) -> u16 {
+    let a = [b[0], b[1]];
+    if big {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
+#[inline]
+fn rd32(b: &[u8], big: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+#[inline]
+fn rd64(b: &[u8], big: bool) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    if big {
+        u64::from_be_bytes(a)
+    } else {
+        u64::from_le_bytes(a)
+    }
+}

@@ -1,0 +1,577 @@
+//! Per-direction TCP stream reassembly with a bounded out-of-order buffer.
+//!
+//! In-order payload is handed to the [`StreamSink`] straight from the captured segment, without
+//! copying; only segments that arrive ahead of a hole are copied, and the bytes held per stream
+//! are capped. Losses are never waited on forever: a hole is declared a gap (and its length
+//! reported to the sink, so the HTTP decoder can skip body bytes or resynchronise) when
+//! - the peer acknowledges data the capture never saw (the capture dropped it, the receiver
+//!   did not), see [`Reassembler::acked`];
+//! - the held bytes pass the per-stream limit;
+//! - the stream ends (RST, end of capture), see [`Reassembler::flush`].
+//!
+//! Overlaps resolve "first copy wins", as most stacks do, and are counted as retransmissions.
+
+use super::seq::Seq;
+
+/// Receives the reassembled byte stream of one direction.
+pub trait StreamSink {
+    fn data(&mut self, bytes: &[u8]);
+    /// `len` bytes of the stream were lost (capture loss or snaplen); the stream goes on.
+    fn gap(&mut self, len: u64);
+    /// The sender's FIN, in order: no more data follows.
+    fn fin(&mut self);
+}
+
+/// Counters kept per direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Payload bytes delivered in order.
+    pub bytes: u64,
+    /// Bytes seen more than once (retransmissions and overlaps; the first copy was kept).
+    pub retransmitted_bytes: u64,
+    /// Segments that arrived ahead of a hole and were held.
+    pub out_of_order: u32,
+    /// Bytes declared lost, and in how many holes.
+    pub gap_bytes: u64,
+    pub gaps: u32,
+    pub keepalive_probes: u32,
+    pub zero_window_probes: u32,
+    /// Segments too far from the expected sequence number to belong to the stream.
+    pub out_of_window: u32,
+    /// Payload after the FIN.
+    pub after_fin_bytes: u64,
+}
+
+/// A segment held ahead of a hole: its captured bytes, then `missing` bytes snaplen cut off.
+#[derive(Debug)]
+struct Held {
+    seq: Seq,
+    data: Vec<u8>,
+    missing: u32,
+}
+
+impl Held {
+    fn len(&self) -> u32 {
+        self.data.len() as u32 + self.missing
+    }
+    fn end(&self) -> Seq {
+        self.seq.add(self.len())
+    }
+}
+
+/// Segments further than this from the expected sequence number are not taken as data.
+const MAX_AHEAD: i32 = 1 << 30;
+
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    next: Option<Seq>,
+    held: Vec<Held>,
+    held_bytes: usize,
+    fin: Option<Seq>,
+    ended: bool,
+    /// A zero-window probe's byte, kept aside: if the receiver took it, the sender's next
+    /// segment starts one byte later and the byte is delivered then.
+    probe: Option<(Seq, u8)>,
+    pub stats: StreamStats,
+}
+
+impl Reassembler {
+    /// Sets the first expected sequence number (ISN + 1 from the SYN).
+    pub fn init(&mut self, next: Seq) {
+        if self.next.is_none() {
+            self.next = Some(next);
+        }
+    }
+
+    pub fn next(&self) -> Option<Seq> {
+        self.next
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Takes one segment: `data` captured, then `missing` bytes cut off by snaplen.
+    /// `peer_window_zero`: the receiver last advertised a zero window.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &mut self,
+        seq: Seq,
+        data: &[u8],
+        missing: u32,
+        fin: bool,
+        peer_window_zero: bool,
+        held_limit: usize,
+        sink: &mut impl StreamSink,
+    ) {
+        let len = (data.len() as u32).saturating_add(missing);
+        let next = *self.next.get_or_insert(seq);
+        if self.ended {
+            self.stats.after_fin_bytes += u64::from(len);
+            return;
+        }
+        let d = seq.diff(next);
+        if !(-MAX_AHEAD..=MAX_AHEAD).contains(&d) {
+            self.stats.out_of_window += 1;
+            return;
+        }
+        if !fin && len <= 1 && d == -1 {
+            // TCP keep-alive: seq = next - 1 with zero or one (old) byte.
+            self.stats.keepalive_probes += 1;
+            return;
+        }
+        if let Some((pseq, byte)) = self.probe {
+            if pseq == next && d == 1 {
+                // The receiver accepted the probe byte: it belongs to the stream.
+                self.probe = None;
+                self.deliver(&[byte], 0, sink);
+            } else if d <= 0 {
+                self.probe = None;
+            }
+        }
+        if peer_window_zero && !fin && len == 1 && d == 0 && missing == 0 {
+            self.stats.zero_window_probes += 1;
+            self.probe = Some((seq, data[0]));
+            return;
+        }
+        if len > 0 {
+            let next = self.next.unwrap_or(seq);
+            let d = seq.diff(next);
+            if d <= 0 {
+                let overlap = d.unsigned_abs();
+                if overlap >= len {
+                    self.stats.retransmitted_bytes += u64::from(len);
+                } else {
+                    self.stats.retransmitted_bytes += u64::from(overlap);
+                    let o = overlap as usize;
+                    let (bytes, miss) = if o <= data.len() {
+                        (&data[o..], missing)
+                    } else {
+                        (&data[..0], len - overlap)
+                    };
+                    self.deliver(bytes, miss, sink);
+                    self.drain(sink);
+                }
+            } else {
+                self.hold(seq, data, missing);
+                if self.held_bytes > held_limit {
+                    // Over the limit: give up on the oldest hole.
+                    let first = self.held[0].seq;
+                    self.skip_until(first, sink);
+                }
+            }
+        }
+        if fin {
+            let at = seq.add(len);
+            if self.fin.is_none() {
+                self.fin = Some(at);
+            }
+        }
+        self.check_fin(sink);
+    }
+
+    /// The peer acknowledged everything before `ack`: bytes before it that the capture never
+    /// showed were lost by the capture, not by the network.
+    pub fn acked(&mut self, ack: Seq, sink: &mut impl StreamSink) {
+        let Some(next) = self.next else { return };
+        if self.ended {
+            return;
+        }
+        let mut upto = ack;
+        if let Some(f) = self.fin {
+            // The FIN takes one sequence number; the ACK of it is not a hole.
+            if f.lt(upto) {
+                upto = f;
+            }
+        }
+        let d = upto.diff(next);
+        if d > 0 && d <= MAX_AHEAD {
+            self.skip_until(upto, sink);
+            self.check_fin(sink);
+        }
+    }
+
+    /// End of the stream without a FIN in order (RST, end of capture, eviction): what is held
+    /// is delivered with the holes before it reported as gaps.
+    pub fn flush(&mut self, sink: &mut impl StreamSink) {
+        if self.ended {
+            return;
+        }
+        if let Some(last) = self.held.last() {
+            let end = last.end();
+            self.skip_until(end, sink);
+        }
+        if let (Some(f), Some(n)) = (self.fin, self.next) {
+            if n.lt(f) {
+                self.skip_until(f, sink);
+            }
+        }
+        self.check_fin(sink);
+        self.ended = true;
+        self.release();
+    }
+
+    /// Frees buffers once the stream is over (the connection may linger in the table).
+    pub fn release(&mut self) {
+        self.held = Vec::new();
+        self.held_bytes = 0;
+    }
+
+    fn deliver(&mut self, data: &[u8], missing: u32, sink: &mut impl StreamSink) {
+        if !data.is_empty() {
+            sink.data(data);
+            self.stats.bytes += data.len() as u64;
+        }
+        if missing > 0 {
+            sink.gap(u64::from(missing));
+            self.stats.gap_bytes += u64::from(missing);
+            self.stats.gaps += 1;
+        }
+        let n = self.next.expect("deliver after init");
+        self.next = Some(n.add(data.len() as u32 + missing));
+    }
+
+    /// Delivers held segments that have become contiguous.
+    fn drain(&mut self, sink: &mut impl StreamSink) {
+        while let Some(first) = self.held.first() {
+            let next = self.next.expect("drain after init");
+            let d = first.seq.diff(next);
+            if d > 0 {
+                break;
+            }
+            let h = self.held.remove(0);
+            self.held_bytes -= h.data.len();
+            let overlap = d.unsigned_abs();
+            if overlap >= h.len() {
+                self.stats.retransmitted_bytes += u64::from(h.len());
+                continue;
+            }
+            self.stats.retransmitted_bytes += u64::from(overlap);
+            let o = overlap as usize;
+            if o <= h.data.len() {
+                self.deliver(&h.data[o..], h.missing, sink);
+            } else {
+                self.deliver(&[], h.len() - overlap, sink);
+            }
+        }
+    }
+
+    /// Declares the bytes from `next` up to `upto` lost, except what is held.
+    fn skip_until(&mut self, upto: Seq, sink: &mut impl StreamSink) {
+        loop {
+            let next = self.next.expect("skip after init");
+            match self.held.first() {
+                Some(h) if h.seq.lt(upto) || h.seq.le(next) => {
+                    let d = h.seq.diff(next);
+                    if d > 0 {
+                        self.deliver(&[], d as u32, sink);
+                    }
+                    self.drain(sink);
+                }
+                _ => break,
+            }
+        }
+        let next = self.next.expect("skip after init");
+        let d = upto.diff(next);
+        if d > 0 {
+            self.deliver(&[], d as u32, sink);
+        }
+    }
+
+    /// Inserts a segment ahead of `next`, keeping only the parts no held segment covers.
+    fn hold(&mut self, seq: Seq, data: &[u8], missing: u32) {
+        self.stats.out_of_order += 1;
+        let next = self.next.expect("hold after init");
+        let rel = |s: Seq| s.diff(next) as i64;
+        let start = rel(seq);
+        let end = start + data.len() as i64 + i64::from(missing);
+        let mut cursor = start;
+        let mut i = self.held.partition_point(|h| rel(h.end()) <= start);
+        let mut pieces: Vec<(usize, Held)> = Vec::new();
+        while cursor < end {
+            let (hs, he) = match self.held.get(i) {
+                Some(h) => (rel(h.seq), rel(h.end())),
+                None => (end, end),
+            };
+            if hs > cursor {
+                let piece_end = hs.min(end);
+                pieces.push((i, Self::piece(seq, data, start, cursor, piece_end)));
+            }
+            if he > cursor {
+                self.stats.retransmitted_bytes += (he.min(end) - hs.max(cursor)).max(0) as u64;
+            }
+            cursor = cursor.max(he);
+            i += 1;
+        }
+        for (offset, (at, piece)) in pieces.into_iter().enumerate() {
+            self.held_bytes += piece.data.len();
+            self.held.insert(at + offset, piece);
+        }
+    }
+
+    /// The part `[from, to)` (stream offsets relative to `next`) of a segment starting at `start`.
+    fn piece(seq: Seq, data: &[u8], start: i64, from: i64, to: i64) -> Held {
+        let a = (from - start) as usize;
+        let b = (to - start) as usize;
+        let dlen = data.len();
+        let bytes = if a < dlen {
+            data[a..b.min(dlen)].to_vec()
+        } else {
+            Vec::new()
+        };
+        let missing = (b - a - bytes.len()) as u32;
+        Held {
+            seq: seq.add(a as u32),
+            data: bytes,
+            missing,
+        }
+    }
+
+    fn check_fin(&mut self, sink: &mut impl StreamSink) {
+        if let (Some(f), Some(n)) = (self.fin, self.next) {
+            if n == f && !self.ended {
+                self.ended = true;
+                self.next = Some(f.add(1));
+                sink.fin();
+                self.release();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects what the reassembler delivers; gaps become '?' bytes so tests compare strings.
+    #[derive(Default)]
+    pub(crate) struct Collect {
+        pub out: Vec<u8>,
+        pub gaps: u64,
+        pub fin: bool,
+    }
+
+    impl StreamSink for Collect {
+        fn data(&mut self, bytes: &[u8]) {
+            assert!(!self.fin, "data after fin");
+            self.out.extend_from_slice(bytes);
+        }
+        fn gap(&mut self, len: u64) {
+            self.gaps += len;
+            self.out.extend(std::iter::repeat_n(b'?', len as usize));
+        }
+        fn fin(&mut self) {
+            self.fin = true;
+        }
+    }
+
+    const ISN: u32 = u32::MAX - 10_000; // exercise wraparound, as smoltcp's tests do
+    const LIMIT: usize = 1 << 20;
+
+    fn seg(r: &mut Reassembler, c: &mut Collect, off: u32, data: &[u8]) {
+        r.segment(Seq(ISN).add(off), data, 0, false, false, LIMIT, c);
+    }
+
+    #[test]
+    fn in_order_across_wrap() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        let body: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+        for (i, chunk) in body.chunks(1448).enumerate() {
+            seg(&mut r, &mut c, (i * 1448) as u32, chunk);
+        }
+        assert_eq!(c.out, body);
+        assert_eq!(r.stats.bytes, 30_000);
+    }
+
+    #[test]
+    fn reorder_and_duplicates_first_copy_wins() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 6, b"world");
+        seg(&mut r, &mut c, 6, b"WORLD"); // duplicate of held data: first copy wins
+        seg(&mut r, &mut c, 0, b"hello ");
+        seg(&mut r, &mut c, 3, b"LO WO"); // retransmitted overlap
+        assert_eq!(c.out, b"hello world");
+        assert_eq!(r.stats.out_of_order, 2);
+        assert_eq!(r.stats.retransmitted_bytes, 5 + 5);
+    }
+
+    #[test]
+    fn overlapping_held_segments_fill_between() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 2, b"cd");
+        seg(&mut r, &mut c, 6, b"gh");
+        seg(&mut r, &mut c, 1, b"BCDEFGHI"); // spans both held pieces
+        seg(&mut r, &mut c, 0, b"a");
+        assert_eq!(c.out, b"aBcdEFghI");
+    }
+
+    #[test]
+    fn ack_beyond_hole_declares_gap() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 0, b"abc");
+        seg(&mut r, &mut c, 6, b"ghi"); // "def" never captured
+        r.acked(Seq(ISN).add(9), &mut c);
+        assert_eq!(c.out, b"abc???ghi");
+        assert_eq!(r.stats.gap_bytes, 3);
+        r.acked(Seq(ISN).add(12), &mut c); // acked past everything: 3 more lost
+        seg(&mut r, &mut c, 12, b"m");
+        assert_eq!(c.out, b"abc???ghi???m");
+    }
+
+    #[test]
+    fn keepalive_and_zero_window_probes() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 0, b"abc");
+        r.segment(Seq(ISN).add(2), b"c", 0, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).add(2), b"", 0, false, false, LIMIT, &mut c);
+        assert_eq!(r.stats.keepalive_probes, 2);
+        // Zero window: the probe byte is set aside, then retransmitted when the window opens.
+        r.segment(Seq(ISN).add(3), b"d", 0, false, true, LIMIT, &mut c);
+        assert_eq!(r.stats.zero_window_probes, 1);
+        assert_eq!(c.out, b"abc");
+        seg(&mut r, &mut c, 3, b"def");
+        assert_eq!(c.out, b"abcdef");
+        // Zero window probe that the receiver accepted: the next segment starts after it.
+        r.segment(Seq(ISN).add(6), b"g", 0, false, true, LIMIT, &mut c);
+        seg(&mut r, &mut c, 7, b"hi");
+        assert_eq!(c.out, b"abcdefghi");
+        assert_eq!(r.stats.retransmitted_bytes, 0);
+    }
+
+    #[test]
+    fn fin_after_hole_waits_then_flush() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 0, b"ab");
+        r.segment(Seq(ISN).add(4), b"ef", 0, true, false, LIMIT, &mut c);
+        assert!(!c.fin);
+        seg(&mut r, &mut c, 2, b"cd");
+        assert!(c.fin);
+        assert_eq!(c.out, b"abcdef");
+
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        r.segment(Seq(ISN).add(4), b"ef", 0, true, false, LIMIT, &mut c);
+        r.flush(&mut c);
+        assert_eq!(c.out, b"????ef");
+        assert!(c.fin);
+    }
+
+    #[test]
+    fn snaplen_missing_bytes_are_gaps() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        r.segment(Seq(ISN), b"ab", 3, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).add(8), b"xy", 2, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).add(5), b"123", 0, false, false, LIMIT, &mut c);
+        assert_eq!(c.out, b"ab???123xy??");
+    }
+
+    #[test]
+    fn held_limit_skips_oldest_hole() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        for i in 0..10u32 {
+            r.segment(Seq(ISN).add(10 + i * 10), &[b'x'; 10], 0, false, false, 50, &mut c);
+        }
+        assert!(r.held_bytes() <= 50);
+        assert_eq!(r.stats.gap_bytes, 10);
+        assert!(c.out.starts_with(b"??????????xxxx"));
+    }
+
+    #[test]
+    fn far_away_segments_are_ignored() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        seg(&mut r, &mut c, 0, b"ab");
+        r.segment(Seq(ISN).add(0x8000_0000), b"zz", 0, false, false, LIMIT, &mut c);
+        assert_eq!(r.stats.out_of_window, 1);
+        assert_eq!(r.held_bytes(), 0);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::tests::Collect;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A stream, its cut points, a permutation and duplicated pieces.
+    fn scenario() -> impl Strategy<Value = (Vec<u8>, Vec<usize>, Vec<usize>, Vec<usize>, u32)> {
+        (1usize..4000).prop_flat_map(|n| {
+            (
+                proptest::collection::vec(any::<u8>(), n),
+                proptest::collection::vec(1usize..n.max(2), 0..40),
+                Just(n),
+            )
+                .prop_flat_map(|(data, cuts, _)| {
+                    let pieces = cuts.len() + 1;
+                    (
+                        Just(data),
+                        Just(cuts),
+                        Just((0..pieces).collect::<Vec<_>>()).prop_shuffle(),
+                        proptest::collection::vec(0..pieces, 0..5),
+                        any::<u32>(),
+                    )
+                })
+        })
+    }
+
+    fn pieces(data: &[u8], cuts: &[usize]) -> Vec<(u32, Vec<u8>)> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
+        cuts.push(0);
+        cuts.push(data.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.windows(2)
+            .map(|w| (w[0] as u32, data[w[0]..w[1]].to_vec()))
+            .collect()
+    }
+
+    proptest! {
+        /// Any segmentation, order and duplication of a stream reassembles to the stream.
+        #[test]
+        fn reorder_duplicate_gives_stream((data, cuts, order, dups, isn) in scenario()) {
+            let ps = pieces(&data, &cuts);
+            let (mut r, mut c) = (Reassembler::default(), Collect::default());
+            r.init(Seq(isn));
+            let sequence = order.iter().filter(|&&i| i < ps.len()).chain(dups.iter().filter(|&&i| i < ps.len()));
+            for &i in sequence {
+                let (off, bytes) = &ps[i];
+                r.segment(Seq(isn).add(*off), bytes, 0, false, false, usize::MAX, &mut c);
+            }
+            r.flush(&mut c);
+            prop_assert_eq!(c.out, data);
+            prop_assert_eq!(c.gaps, 0);
+        }
+
+        /// Dropped pieces come out as gaps of exactly their length, the rest intact.
+        #[test]
+        fn drops_become_gaps((data, cuts, order, _dups, isn) in scenario(), drop_mask in any::<u64>()) {
+            let ps = pieces(&data, &cuts);
+            let mut expect = data.clone();
+            let (mut r, mut c) = (Reassembler::default(), Collect::default());
+            r.init(Seq(isn));
+            for &i in order.iter().filter(|&&i| i < ps.len()) {
+                let (off, bytes) = &ps[i];
+                let last = i == ps.len() - 1; // keep the end so the stream length is known
+                if !last && drop_mask & (1 << (i % 64)) != 0 {
+                    for b in &mut expect[*off as usize..*off as usize + bytes.len()] { *b = b'?'; }
+                    continue;
+                }
+                r.segment(Seq(isn).add(*off), bytes, 0, false, false, usize::MAX, &mut c);
+            }
+            r.flush(&mut c);
+            prop_assert_eq!(c.out, expect);
+        }
+    }
+}

@@ -8,3 +8,4 @@
 pub mod capture;
 pub mod decode;
 pub mod flow;
+pub mod http;

@@ -1,0 +1,771 @@
+//! One connection's HTTP/1.x conversation: two half-streams (one carries requests, the other
+//! responses) and the queue that pairs them in order.
+//!
+//! Sides are the flow's indices 0 and 1. When the flow saw the SYN it says which side is the
+//! client; for a connection picked up mid-stream both halves look for any start line, and the
+//! first one found fixes the roles.
+
+use std::collections::VecDeque;
+
+use super::body::{Body, Step};
+use super::head::{self, Fields};
+use super::scan::{self, Found, Start, Want};
+use super::{ErrorCounts, HttpError, Protocol, MAX_HEAD};
+use crate::capture::Timestamp;
+
+/// Distinct Host values kept per connection.
+const MAX_HOSTS: usize = 8;
+/// Bytes of a non-HTTP-looking client stream searched for a request before giving up.
+const UNKNOWN_SCAN_BUDGET: u64 = 64 * 1024;
+/// The same for each direction of a connection picked up mid-stream.
+const MIDSTREAM_SCAN_BUDGET: u64 = 1024 * 1024;
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A request and its response (if one came).
+#[derive(Clone, Debug, Default)]
+pub struct Exchange {
+    /// 0 for the connection's first request.
+    pub index: u32,
+    /// Method, target and Host: filled only when per-request detail was asked for.
+    pub method: String,
+    pub target: String,
+    pub host: Option<String>,
+    /// HTTP minor version of the request.
+    pub minor: u8,
+    pub request_start: Timestamp,
+    /// First byte of the final response's head, and the end of its body.
+    pub response_start: Option<Timestamp>,
+    pub response_end: Option<Timestamp>,
+    pub status: Option<u16>,
+    /// 1xx responses before the final one (100 Continue, 103 Early Hints).
+    pub informational: u8,
+    /// The response was framed to its end.
+    pub complete: bool,
+}
+
+/// Persistence as the last exchange left it; decides the close reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastExchange {
+    pub req_close: bool,
+    pub req_keep_alive: bool,
+    pub req_minor: u8,
+    pub answered: bool,
+    pub resp_close: bool,
+    pub resp_keep_alive: bool,
+    pub resp_minor: u8,
+    pub close_delimited: bool,
+    pub status: u16,
+}
+
+impl LastExchange {
+    /// HTTP/1.0 on either side without keep-alive (RFC 9112 section 9.3).
+    pub fn http10_no_keep_alive(&self) -> bool {
+        (self.req_minor == 0 && !self.req_keep_alive)
+            || (self.answered && self.resp_minor == 0 && !self.resp_keep_alive)
+    }
+}
+
+/// Think time between a response's end and the next request on the same connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IdleStats {
+    pub count: u32,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub sum_ms: f64,
+}
+
+impl IdleStats {
+    fn add(&mut self, ms: f64) {
+        if self.count == 0 || ms < self.min_ms {
+            self.min_ms = ms;
+        }
+        if ms > self.max_ms {
+            self.max_ms = ms;
+        }
+        self.sum_ms += ms;
+        self.count += 1;
+    }
+}
+
+/// The HTTP state at the moment the first FIN or RST was seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CloseContext {
+    /// Requests sent but not yet (fully) answered.
+    pub in_flight: u32,
+    /// Time since the last response ended, when nothing was in flight.
+    pub idle_ms: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub requests: u64,
+    /// Final responses (1xx not included).
+    pub responses: u64,
+    pub informational: u32,
+    pub unanswered: u32,
+    pub resyncs: u32,
+    pub errors: ErrorCounts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// The first bytes of the stream decide the protocol.
+    Detect,
+    Head,
+    Body(Body),
+    Resync,
+    /// CONNECT sent; waiting for the response to say whether a tunnel follows.
+    AwaitTunnel,
+    /// Not HTTP/1.x (any more): bytes are ignored.
+    Ignore,
+}
+
+#[derive(Debug)]
+struct Half {
+    state: State,
+    /// A head being assembled, the first bytes while detecting, or a partial line while
+    /// resynchronising. Never more than MAX_HEAD.
+    buf: Vec<u8>,
+    /// Capture time of the first byte in `buf`.
+    buf_ts: Timestamp,
+    /// Resync: offset 0 of the next input starts a line.
+    line_start: bool,
+    want: Want,
+    /// Resync bytes scanned while the stream has not yet shown HTTP.
+    scanned: u64,
+    /// The stream did not start like HTTP: give up after a budget of bytes.
+    probing: bool,
+}
+
+impl Half {
+    fn new(state: State, want: Want) -> Half {
+        Half {
+            state,
+            buf: Vec::new(),
+            buf_ts: Timestamp::default(),
+            line_start: true,
+            want,
+            scanned: 0,
+            probing: state == State::Resync,
+        }
+    }
+}
+
+/// A request waiting for its response.
+#[derive(Debug)]
+struct Pending {
+    exchange: Exchange,
+    head: bool,
+    connect: bool,
+    fields_close: bool,
+    fields_keep_alive: bool,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    halves: [Half; 2],
+    requests_side: Option<usize>,
+    pub protocol: Protocol,
+    pending: VecDeque<Pending>,
+    /// The response being read: head parsed, body not yet ended.
+    current: Option<Exchange>,
+    /// Exchanges completed since the caller last drained them.
+    pub out: Vec<Exchange>,
+    pub stats: SessionStats,
+    pub hosts: Vec<String>,
+    pub last: Option<LastExchange>,
+    /// Keep-Alive: timeout=, max= as the server last advertised them.
+    pub keep_alive: Option<(Option<u32>, Option<u32>)>,
+    pub idle: IdleStats,
+    pub at_close: Option<CloseContext>,
+    /// "upgrade" after 101 Switching Protocols, "tunnel" after a 2xx answer to CONNECT.
+    pub switched: Option<&'static str>,
+    last_response_end: Option<Timestamp>,
+    next_index: u32,
+    detail: bool,
+}
+
+impl Session {
+    /// `client`: the side that sent the SYN, if the flow saw it. `detail`: keep method,
+    /// target and Host of every request.
+    pub fn new(client: Option<usize>, detail: bool) -> Session {
+        let (halves, requests_side) = match client {
+            Some(c) => (
+                [Half::new(State::Detect, Want::Request), Half::new(State::Detect, Want::Request)],
+                Some(c),
+            ),
+            None => (
+                [Half::new(State::Resync, Want::Either), Half::new(State::Resync, Want::Either)],
+                None,
+            ),
+        };
+        let mut s = Session {
+            halves,
+            requests_side,
+            protocol: Protocol::Unknown,
+            pending: VecDeque::new(),
+            current: None,
+            out: Vec::new(),
+            stats: SessionStats::default(),
+            hosts: Vec::new(),
+            last: None,
+            keep_alive: None,
+            idle: IdleStats::default(),
+            at_close: None,
+            switched: None,
+            last_response_end: None,
+            next_index: 0,
+            detail,
+        };
+        if let Some(c) = client {
+            s.halves[1 - c].want = Want::Response;
+        }
+        s
+    }
+
+    /// The side that sent requests, once known.
+    pub fn requests_side(&self) -> Option<usize> {
+        self.requests_side
+    }
+
+    pub fn data(&mut self, side: usize, mut input: &[u8], ts: Timestamp) {
+        while !input.is_empty() {
+            let used = match self.halves[side].state {
+                State::Ignore => return,
+                State::AwaitTunnel => return,
+                State::Detect => self.detect(side, input, ts),
+                State::Head => self.head(side, input, ts),
+                State::Body(mut body) => match body.feed(input) {
+                    Ok(Step::More) => {
+                        self.halves[side].state = State::Body(body);
+                        input.len()
+                    }
+                    Ok(Step::Done(n)) => {
+                        self.body_done(side, ts);
+                        n
+                    }
+                    Err(e) => {
+                        self.error(side, e, ts);
+                        0
+                    }
+                },
+                State::Resync => self.resync(side, input, ts),
+            };
+            input = &input[used..];
+        }
+    }
+
+    /// `len` bytes of this side's stream were lost.
+    pub fn gap(&mut self, side: usize, len: u64, ts: Timestamp) {
+        let h = &mut self.halves[side];
+        match h.state {
+            State::Ignore | State::AwaitTunnel => {}
+            State::Body(mut body) => match body.gap(len) {
+                Ok(Step::More) => h.state = State::Body(body),
+                Ok(Step::Done(_)) => self.body_done(side, ts),
+                Err(e) => self.error(side, e, ts),
+            },
+            State::Resync => {
+                h.buf.clear();
+                h.line_start = false;
+            }
+            State::Head | State::Detect => {
+                self.error(side, HttpError::LostFraming, ts);
+            }
+        }
+    }
+
+    /// The side's FIN arrived in order.
+    pub fn fin(&mut self, side: usize, ts: Timestamp) {
+        match self.halves[side].state {
+            State::Body(Body::UntilClose) => self.body_done(side, ts),
+            State::Body(_) => self.stats.errors.add(HttpError::Unfinished),
+            State::Head if !self.halves[side].buf.is_empty() => {
+                self.stats.errors.add(HttpError::Unfinished)
+            }
+            _ => {}
+        }
+        let h = &mut self.halves[side];
+        h.state = State::Ignore;
+        h.buf = Vec::new();
+    }
+
+    /// The first FIN or RST of the connection, in capture order.
+    pub fn closing(&mut self, ts: Timestamp) {
+        if self.at_close.is_some() {
+            return;
+        }
+        let in_flight = self.pending.len() as u32 + u32::from(self.current.is_some());
+        let idle_ms = match (in_flight, self.last_response_end) {
+            (0, Some(end)) => Some(ts.millis_since(end).max(0.0)),
+            _ => None,
+        };
+        self.at_close = Some(CloseContext { in_flight, idle_ms });
+    }
+
+    /// End of the connection: what is unfinished is reported as such.
+    pub fn finish(&mut self) {
+        if let Some(mut ex) = self.current.take() {
+            ex.complete = false;
+            self.out.push(ex);
+        }
+        while let Some(p) = self.pending.pop_front() {
+            self.stats.unanswered += 1;
+            self.out.push(p.exchange);
+        }
+        for h in &mut self.halves {
+            h.state = State::Ignore;
+            h.buf = Vec::new();
+        }
+    }
+
+    fn other(side: usize) -> usize {
+        1 - side
+    }
+
+    fn is_requests(&self, side: usize) -> bool {
+        self.requests_side == Some(side)
+    }
+
+    fn ignore_both(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+        for h in &mut self.halves {
+            h.state = State::Ignore;
+            h.buf = Vec::new();
+        }
+    }
+
+    /// First bytes of a connection whose SYN was seen.
+    fn detect(&mut self, side: usize, input: &[u8], ts: Timestamp) -> usize {
+        if !self.is_requests(side) {
+            let client = &self.halves[Self::other(side)].state;
+            if self.protocol.is_http1() || matches!(client, State::Head | State::Body(_)) {
+                self.halves[side].state = State::Head;
+                return 0;
+            }
+            if *client == State::Detect {
+                // The server spoke first: not HTTP.
+                self.ignore_both(Protocol::Unknown);
+            }
+            // Otherwise the client has not shown HTTP yet: these bytes cannot be responses.
+            return input.len();
+        }
+        let h = &mut self.halves[side];
+        if h.buf.is_empty() {
+            h.buf_ts = ts;
+        }
+        let room = 32 - h.buf.len().min(32);
+        let take = input.len().min(room);
+        h.buf.extend_from_slice(&input[..take]);
+        let b = &h.buf[..];
+        let n = b.len().min(H2_PREFACE.len());
+        if b[..n] == H2_PREFACE[..n] {
+            if n == H2_PREFACE.len() {
+                self.ignore_both(Protocol::H2);
+                return input.len();
+            }
+            return take;
+        }
+        if b[0] == 0x16 && b.get(1).is_none_or(|&v| v == 3) {
+            if b.len() < 2 {
+                return take;
+            }
+            self.ignore_both(Protocol::Tls);
+            return input.len();
+        }
+        let next = match head::looks_like_request_start(b) {
+            None => return take,
+            Some(true) => State::Head,
+            Some(false) => {
+                // Not HTTP at its start; it may still be after a prefix (a PROXY protocol
+                // line, say): look for a request line a little further.
+                h.want = Want::Request;
+                h.line_start = true;
+                h.probing = true;
+                State::Resync
+            }
+        };
+        // Replay the buffered bytes in the new state (one level deep: never Detect again).
+        h.state = next;
+        let buffered = std::mem::take(&mut h.buf);
+        let ts0 = h.buf_ts;
+        self.data(side, &buffered, ts0);
+        take
+    }
+
+    fn head(&mut self, side: usize, mut input: &[u8], ts: Timestamp) -> usize {
+        let h = &mut self.halves[side];
+        let mut skipped = 0;
+        if h.buf.is_empty() {
+            // Empty lines between messages are allowed (RFC 9112 section 2.2).
+            while let [b'\r' | b'\n', rest @ ..] = input {
+                input = rest;
+                skipped += 1;
+            }
+            if input.is_empty() {
+                return skipped;
+            }
+            let want = if self.requests_side == Some(side) {
+                Want::Request
+            } else {
+                Want::Response
+            };
+            if !could_start(input, want) {
+                self.error(side, HttpError::MalformedHead, ts);
+                return skipped;
+            }
+            if let Some(end) = head::find_head_end(input, 0) {
+                return skipped + self.on_head(side, &input[..end], ts);
+            }
+            let h = &mut self.halves[side];
+            if input.len() >= MAX_HEAD {
+                self.error(side, HttpError::HeadTooLarge, ts);
+                return skipped + input.len();
+            }
+            h.buf_ts = ts;
+            h.buf.extend_from_slice(input);
+            return skipped + input.len();
+        }
+        let old = h.buf.len();
+        let take = input.len().min(MAX_HEAD - old.min(MAX_HEAD));
+        h.buf.extend_from_slice(&input[..take]);
+        match head::find_head_end(&h.buf, old) {
+            Some(end) => {
+                let mut buf = std::mem::take(&mut h.buf);
+                let head_ts = h.buf_ts;
+                let used = self.on_head(side, &buf[..end], head_ts);
+                if used < end {
+                    // Rejected head: look for a start line in the rest of it.
+                    self.data(side, &buf[used..end], head_ts);
+                }
+                buf.clear();
+                if self.halves[side].buf.is_empty() {
+                    self.halves[side].buf = buf; // keep the allocation for the next head
+                }
+                end - old
+            }
+            None if h.buf.len() >= MAX_HEAD => {
+                self.error(side, HttpError::HeadTooLarge, ts);
+                take
+            }
+            None => take,
+        }
+    }
+
+    /// Parses a complete head; returns how many of its bytes were used: all of them, or on a
+    /// parse error only the first line, so a resync can find a start line inside the rest.
+    fn on_head(&mut self, side: usize, bytes: &[u8], ts: Timestamp) -> usize {
+        let result = if self.is_requests(side) {
+            head::parse_request(bytes).map(|req| self.on_request(side, req, ts))
+        } else {
+            head::parse_response(bytes).map(|resp| self.on_response(side, resp, ts))
+        };
+        match result {
+            Ok(()) => bytes.len(),
+            Err(e) => {
+                self.error(side, e, ts);
+                self.halves[side].line_start = true;
+                memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1)
+            }
+        }
+    }
+
+    fn on_request(&mut self, side: usize, req: head::Request<'_>, ts: Timestamp) {
+        self.stats.requests += 1;
+        if !self.protocol.is_http1() {
+            self.protocol = if req.fields.minor == 0 {
+                Protocol::Http10
+            } else {
+                Protocol::Http11
+            };
+        }
+        for &e in &req.fields.errors {
+            self.stats.errors.add(e);
+        }
+        if let Some(host) = req.host {
+            if self.hosts.len() < MAX_HOSTS && !self.hosts.iter().any(|h| h.as_bytes() == host) {
+                self.hosts.push(String::from_utf8_lossy(host).into_owned());
+            }
+        }
+        if self.pending.is_empty() && self.current.is_none() {
+            if let Some(end) = self.last_response_end {
+                self.idle.add(ts.millis_since(end).max(0.0));
+            }
+        }
+        let connect = req.method.eq_ignore_ascii_case("CONNECT");
+        let exchange = Exchange {
+            index: self.next_index,
+            method: if self.detail { req.method.to_owned() } else { String::new() },
+            target: if self.detail { req.target.to_owned() } else { String::new() },
+            host: if self.detail {
+                req.host.map(|h| String::from_utf8_lossy(h).into_owned())
+            } else {
+                None
+            },
+            minor: req.fields.minor,
+            request_start: ts,
+            ..Exchange::default()
+        };
+        self.next_index = self.next_index.saturating_add(1);
+        let f = &req.fields;
+        let next = if connect {
+            State::AwaitTunnel
+        } else if f.transfer_encoding {
+            if f.content_length.is_some() {
+                self.stats.errors.add(HttpError::TeAndCl);
+            }
+            if f.chunked_last {
+                State::Body(Body::chunked())
+            } else {
+                // A server must answer 400 and close (RFC 9112 section 6.3).
+                self.stats.errors.add(HttpError::BadTransferEncoding);
+                State::Resync
+            }
+        } else if f.errors.iter().any(|e| {
+            matches!(e, HttpError::BadContentLength | HttpError::ConflictingContentLength)
+        }) {
+            State::Resync
+        } else {
+            match f.content_length {
+                Some(n) if n > 0 => State::Body(Body::Length(n)),
+                _ => State::Head,
+            }
+        };
+        self.pending.push_back(Pending {
+            exchange,
+            head: req.method.eq_ignore_ascii_case("HEAD"),
+            connect,
+            fields_close: f.conn_close,
+            fields_keep_alive: f.conn_keep_alive,
+        });
+        self.set_state(side, next);
+    }
+
+    fn on_response(&mut self, side: usize, resp: head::Response, ts: Timestamp) {
+        let status = resp.status;
+        let f: Fields = resp.fields;
+        for &e in &f.errors {
+            self.stats.errors.add(e);
+        }
+        if (100..200).contains(&status) && status != 101 {
+            self.stats.informational += 1;
+            if let Some(p) = self.pending.front_mut() {
+                p.exchange.informational = p.exchange.informational.saturating_add(1);
+            }
+            self.set_state(side, State::Head);
+            return;
+        }
+        if self.current.is_some() {
+            // A new response while the last one was unframed (close-delimited in a pipeline).
+            self.flush_current(false);
+        }
+        self.stats.responses += 1;
+        if f.keep_alive_timeout.is_some() || f.keep_alive_max.is_some() {
+            self.keep_alive = Some((f.keep_alive_timeout, f.keep_alive_max));
+        }
+        let pending = self.pending.pop_front();
+        if pending.is_none() {
+            self.stats.errors.add(HttpError::ResponseWithoutRequest);
+        }
+        let (is_head, connect) = pending.as_ref().map_or((false, false), |p| (p.head, p.connect));
+        let mut last = LastExchange {
+            answered: true,
+            resp_close: f.conn_close,
+            resp_keep_alive: f.conn_keep_alive,
+            resp_minor: f.minor,
+            status,
+            ..LastExchange::default()
+        };
+        if let Some(p) = &pending {
+            last.req_close = p.fields_close;
+            last.req_keep_alive = p.fields_keep_alive;
+            last.req_minor = p.exchange.minor;
+        } else {
+            last.req_minor = 1;
+        }
+        if connect && self.requests_side.is_some_and(|r| self.halves[r].state == State::AwaitTunnel)
+        {
+            let r = self.requests_side.unwrap_or(0);
+            self.halves[r].state = State::Head;
+        }
+        let mut ex = pending.map(|p| p.exchange);
+        if let Some(ex) = &mut ex {
+            ex.status = Some(status);
+            ex.response_start = Some(ts);
+        }
+        let body = if status == 101 || (connect && (200..300).contains(&status)) {
+            self.switched = Some(if status == 101 { "upgrade" } else { "tunnel" });
+            None
+        } else if is_head || status == 204 || status == 304 {
+            None
+        } else if f.transfer_encoding {
+            if f.content_length.is_some() {
+                self.stats.errors.add(HttpError::TeAndCl);
+            }
+            Some(if f.chunked_last {
+                Body::chunked()
+            } else {
+                Body::UntilClose
+            })
+        } else if f.errors.iter().any(|e| {
+            matches!(e, HttpError::BadContentLength | HttpError::ConflictingContentLength)
+        }) {
+            last.close_delimited = true;
+            Some(Body::UntilClose)
+        } else {
+            match f.content_length {
+                Some(0) => None,
+                Some(n) => Some(Body::Length(n)),
+                None => {
+                    last.close_delimited = true;
+                    Some(Body::UntilClose)
+                }
+            }
+        };
+        self.last = Some(last);
+        self.current = ex;
+        match body {
+            Some(b) => self.set_state(side, State::Body(b)),
+            None => self.body_done(side, ts),
+        }
+        if self.switched.is_some() {
+            for h in &mut self.halves {
+                h.state = State::Ignore;
+                h.buf = Vec::new();
+            }
+        }
+    }
+
+    /// A message body (or a bodiless message) ended at `ts`.
+    fn body_done(&mut self, side: usize, ts: Timestamp) {
+        if !self.is_requests(side) {
+            if let Some(mut ex) = self.current.take() {
+                ex.response_end = Some(ts);
+                ex.complete = true;
+                self.out.push(ex);
+            }
+            self.last_response_end = Some(ts);
+        }
+        self.set_state(side, State::Head);
+    }
+
+    fn flush_current(&mut self, complete: bool) {
+        if let Some(mut ex) = self.current.take() {
+            ex.complete = complete;
+            self.out.push(ex);
+        }
+    }
+
+    fn set_state(&mut self, side: usize, state: State) {
+        let h = &mut self.halves[side];
+        if h.state != State::Ignore {
+            h.state = state;
+        }
+        if state == State::Resync {
+            h.buf.clear();
+            h.line_start = false;
+        }
+    }
+
+    /// Framing is lost on this side: count it and look for the next start line.
+    fn error(&mut self, side: usize, e: HttpError, _ts: Timestamp) {
+        self.stats.errors.add(e);
+        self.stats.resyncs += 1;
+        if !self.is_requests(side) {
+            self.flush_current(false);
+        }
+        let h = &mut self.halves[side];
+        if h.state != State::Ignore {
+            h.state = State::Resync;
+            h.buf.clear();
+            h.line_start = false;
+        }
+    }
+
+    /// A start line was found on `side`: fix the roles if they were open.
+    fn found(&mut self, side: usize, kind: Start) {
+        self.halves[side].probing = false;
+        if self.requests_side.is_none() {
+            let req = if kind == Start::Request {
+                side
+            } else {
+                Self::other(side)
+            };
+            self.requests_side = Some(req);
+            self.halves[req].want = Want::Request;
+            self.halves[Self::other(req)].want = Want::Response;
+        }
+    }
+
+    fn resync(&mut self, side: usize, input: &[u8], ts: Timestamp) -> usize {
+        let budget_spent = {
+            let h = &mut self.halves[side];
+            h.scanned += input.len() as u64;
+            let budget = if self.requests_side.is_some() {
+                UNKNOWN_SCAN_BUDGET
+            } else {
+                MIDSTREAM_SCAN_BUDGET
+            };
+            h.probing && !self.protocol.is_http1() && h.scanned > budget
+        };
+        if budget_spent {
+            self.ignore_both(Protocol::Unknown);
+            return input.len();
+        }
+        let h = &mut self.halves[side];
+        let want = h.want;
+        if !h.buf.is_empty() {
+            // A line began in an earlier segment: complete it first.
+            let Some(nl) = memchr::memchr(b'\n', input) else {
+                if h.buf.len() + input.len() <= scan::MAX_LINE {
+                    h.buf.extend_from_slice(input);
+                } else {
+                    h.buf.clear();
+                    h.line_start = false;
+                }
+                return input.len();
+            };
+            h.buf.extend_from_slice(&input[..=nl]);
+            if let Some(kind) = scan::start_line(&h.buf, want) {
+                h.state = State::Head;
+                self.found(side, kind);
+                // The start line is in `buf`: the head continues from there.
+                return nl + 1;
+            }
+            h.buf.clear();
+            h.line_start = true;
+            return nl + 1;
+        }
+        match scan::find_start(input, h.line_start, want) {
+            Found::At(at, kind) => {
+                h.state = State::Head;
+                self.found(side, kind);
+                at
+            }
+            Found::Partial(at) => {
+                h.buf_ts = ts;
+                h.buf.extend_from_slice(&input[at..]);
+                input.len()
+            }
+            Found::Nothing => {
+                h.line_start = input.last() == Some(&b'\n');
+                input.len()
+            }
+        }
+    }
+}
+
+/// Whether bytes at a message boundary can begin the expected start line.
+fn could_start(b: &[u8], want: Want) -> bool {
+    match want {
+        Want::Response => {
+            let n = b.len().min(5);
+            b[..n] == b"HTTP/"[..n]
+        }
+        _ => head::looks_like_request_start(b) != Some(false),
+    }
+}
+
+#[cfg(test)]
+mod tests;

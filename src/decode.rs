@@ -103,7 +103,7 @@ fn skip_vlans(data: &[u8], mut at: usize) -> Result<(u16, usize), Skip> {
 }
 
 /// Returns the IP packet inside a frame of the given link type.
-fn ip_payload_of<'a>(link: LinkType, data: &'a [u8]) -> Result<&'a [u8], Skip> {
+fn ip_payload_of(link: LinkType, data: &[u8]) -> Result<&[u8], Skip> {
     let (ethertype, at) = match link.0 {
         // Ethernet: dst, src, then ethertype (possibly VLAN tags).
         1 => skip_vlans(data, 12)?,
@@ -255,8 +255,26 @@ mod tests {
     fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
         let total = 20 + 20 + payload.len();
         let mut p = vec![
-            0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10,
-            0, 0, 2,
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
         ];
         p.extend_from_slice(&[
             0x9c, 0x40, 0, 80, 0, 0, 0x03, 0xe8, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0,

@@ -4,8 +4,11 @@
 //! copying; only segments that arrive ahead of a hole are copied, and the bytes held per stream
 //! are capped. Losses are never waited on forever: a hole is declared a gap (and its length
 //! reported to the sink, so the HTTP decoder can skip body bytes or resynchronise) when
-//! - the peer acknowledges data the capture never saw (the capture dropped it, the receiver
-//!   did not), see [`Reassembler::acked`];
+//! - the peer acknowledged data the capture never saw (the capture dropped it, the receiver
+//!   did not), data is waiting beyond the hole, and [`REORDER_SLACK`] more packets came and
+//!   went without filling it, see [`Reassembler::acked`]. The slack is there because captures
+//!   (merged queues, `-i any`) can show an ACK a few packets before the data it acknowledges,
+//!   and that data must still be taken;
 //! - the held bytes pass the per-stream limit;
 //! - the stream ends (RST, end of capture), see [`Reassembler::flush`].
 //!
@@ -55,9 +58,13 @@ impl Held {
         self.data.len() as u32 + self.missing
     }
     fn end(&self) -> Seq {
-        self.seq.add(self.len())
+        self.seq.plus(self.len())
     }
 }
+
+/// Packets of the connection, after an acknowledgment first covered a hole, before the hole is
+/// taken as capture loss.
+pub const REORDER_SLACK: u32 = 8;
 
 /// Segments further than this from the expected sequence number are not taken as data.
 const MAX_AHEAD: i32 = 1 << 30;
@@ -72,6 +79,11 @@ pub struct Reassembler {
     /// A zero-window probe's byte, kept aside: if the receiver took it, the sender's next
     /// segment starts one byte later and the byte is delivered then.
     probe: Option<(Seq, u8)>,
+    /// The highest acknowledgment from the peer beyond `next`: bytes before it reached the
+    /// receiver, so a hole below it that is followed by held data is capture loss.
+    acked: Option<Seq>,
+    /// Packets seen while an acknowledged hole stays open.
+    waits: u32,
     pub stats: StreamStats,
 }
 
@@ -158,6 +170,7 @@ impl Reassembler {
                 }
             } else {
                 self.hold(seq, data, missing);
+                self.skip_acked_hole(sink);
                 if self.held_bytes > held_limit {
                     // Over the limit: give up on the oldest hole.
                     let first = self.held[0].seq;
@@ -166,7 +179,7 @@ impl Reassembler {
             }
         }
         if fin {
-            let at = seq.add(len);
+            let at = seq.plus(len);
             if self.fin.is_none() {
                 self.fin = Some(at);
             }
@@ -174,22 +187,43 @@ impl Reassembler {
         self.check_fin(sink);
     }
 
-    /// The peer acknowledged everything before `ack`: bytes before it that the capture never
-    /// showed were lost by the capture, not by the network.
+    /// The peer acknowledged everything before `ack`. If data is held beyond a hole that the
+    /// acknowledgment covers, the hole was lost by the capture: it becomes a gap now.
+    /// Otherwise the acknowledgment is remembered until such data arrives or the stream ends.
     pub fn acked(&mut self, ack: Seq, sink: &mut impl StreamSink) {
         let Some(next) = self.next else { return };
         if self.ended {
             return;
         }
-        let mut upto = ack;
-        if let Some(f) = self.fin {
-            // The FIN takes one sequence number; the ACK of it is not a hole.
-            if f.lt(upto) {
-                upto = f;
-            }
-        }
-        let d = upto.diff(next);
+        let d = ack.diff(next);
         if d > 0 && d <= MAX_AHEAD {
+            if self.acked.is_none_or(|a| a.lt(ack)) {
+                self.acked = Some(ack);
+            }
+            self.skip_acked_hole(sink);
+        }
+    }
+
+    fn skip_acked_hole(&mut self, sink: &mut impl StreamSink) {
+        let (Some(ack), Some(next)) = (self.acked, self.next) else {
+            return;
+        };
+        if ack.le(next) {
+            self.acked = None;
+            return;
+        }
+        self.waits += 1;
+        let Some(first) = self.held.first() else {
+            return;
+        };
+        if first.seq.le(ack) && self.waits > REORDER_SLACK {
+            let mut upto = ack;
+            if let Some(f) = self.fin {
+                // The FIN takes one sequence number; the ACK of it is not a hole.
+                if f.lt(upto) {
+                    upto = f;
+                }
+            }
             self.skip_until(upto, sink);
             self.check_fin(sink);
         }
@@ -204,6 +238,12 @@ impl Reassembler {
         if let Some(last) = self.held.last() {
             let end = last.end();
             self.skip_until(end, sink);
+        }
+        if let (Some(a), Some(n), None) = (self.acked, self.next, self.fin) {
+            // Acknowledged by the peer but never captured.
+            if n.lt(a) {
+                self.skip_until(a, sink);
+            }
         }
         if let (Some(f), Some(n)) = (self.fin, self.next) {
             if n.lt(f) {
@@ -232,7 +272,8 @@ impl Reassembler {
             self.stats.gaps += 1;
         }
         let n = self.next.expect("deliver after init");
-        self.next = Some(n.add(data.len() as u32 + missing));
+        self.next = Some(n.plus(data.len() as u32 + missing));
+        self.waits = 0;
     }
 
     /// Delivers held segments that have become contiguous.
@@ -280,6 +321,7 @@ impl Reassembler {
         if d > 0 {
             self.deliver(&[], d as u32, sink);
         }
+        self.drain(sink);
     }
 
     /// Inserts a segment ahead of `next`, keeping only the parts no held segment covers.
@@ -325,7 +367,7 @@ impl Reassembler {
         };
         let missing = (b - a - bytes.len()) as u32;
         Held {
-            seq: seq.add(a as u32),
+            seq: seq.plus(a as u32),
             data: bytes,
             missing,
         }
@@ -335,7 +377,7 @@ impl Reassembler {
         if let (Some(f), Some(n)) = (self.fin, self.next) {
             if n == f && !self.ended {
                 self.ended = true;
-                self.next = Some(f.add(1));
+                self.next = Some(f.plus(1));
                 sink.fin();
                 self.release();
             }
@@ -373,7 +415,7 @@ mod tests {
     const LIMIT: usize = 1 << 20;
 
     fn seg(r: &mut Reassembler, c: &mut Collect, off: u32, data: &[u8]) {
-        r.segment(Seq(ISN).add(off), data, 0, false, false, LIMIT, c);
+        r.segment(Seq(ISN).plus(off), data, 0, false, false, LIMIT, c);
     }
 
     #[test]
@@ -418,12 +460,39 @@ mod tests {
         r.init(Seq(ISN));
         seg(&mut r, &mut c, 0, b"abc");
         seg(&mut r, &mut c, 6, b"ghi"); // "def" never captured
-        r.acked(Seq(ISN).add(9), &mut c);
+        for _ in 0..REORDER_SLACK {
+            r.acked(Seq(ISN).plus(9), &mut c);
+            assert_eq!(c.out, b"abc", "still within the reordering slack");
+        }
+        r.acked(Seq(ISN).plus(9), &mut c);
         assert_eq!(c.out, b"abc???ghi");
         assert_eq!(r.stats.gap_bytes, 3);
-        r.acked(Seq(ISN).add(12), &mut c); // acked past everything: 3 more lost
-        seg(&mut r, &mut c, 12, b"m");
-        assert_eq!(c.out, b"abc???ghi???m");
+        r.acked(Seq(ISN).plus(12), &mut c); // acked past everything: remembered...
+        assert_eq!(c.out, b"abc???ghi");
+        for i in 0..=REORDER_SLACK {
+            r.acked(Seq(ISN).plus(12), &mut c);
+            if i == 0 {
+                seg(&mut r, &mut c, 12, b"m"); // ...data waits beyond the hole...
+            }
+        }
+        assert_eq!(c.out, b"abc???ghi???m"); // ...and the slack ran out
+    }
+
+    /// A capture can show an ACK a moment before the data it acknowledges (pipelining.pcap
+    /// with the client's ACK moved one packet earlier lost a response this way).
+    #[test]
+    fn ack_just_before_its_data_loses_nothing() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        r.acked(Seq(ISN).plus(3), &mut c);
+        seg(&mut r, &mut c, 0, b"abc");
+        seg(&mut r, &mut c, 3, b"def");
+        assert_eq!(c.out, b"abcdef");
+        assert_eq!(r.stats.gap_bytes, 0);
+        // Acknowledged but never captured at all: counted when the stream ends.
+        r.acked(Seq(ISN).plus(10), &mut c);
+        r.flush(&mut c);
+        assert_eq!(c.out, b"abcdef????");
     }
 
     #[test]
@@ -431,17 +500,17 @@ mod tests {
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
         seg(&mut r, &mut c, 0, b"abc");
-        r.segment(Seq(ISN).add(2), b"c", 0, false, false, LIMIT, &mut c);
-        r.segment(Seq(ISN).add(2), b"", 0, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(2), b"c", 0, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(2), b"", 0, false, false, LIMIT, &mut c);
         assert_eq!(r.stats.keepalive_probes, 2);
         // Zero window: the probe byte is set aside, then retransmitted when the window opens.
-        r.segment(Seq(ISN).add(3), b"d", 0, false, true, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(3), b"d", 0, false, true, LIMIT, &mut c);
         assert_eq!(r.stats.zero_window_probes, 1);
         assert_eq!(c.out, b"abc");
         seg(&mut r, &mut c, 3, b"def");
         assert_eq!(c.out, b"abcdef");
         // Zero window probe that the receiver accepted: the next segment starts after it.
-        r.segment(Seq(ISN).add(6), b"g", 0, false, true, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(6), b"g", 0, false, true, LIMIT, &mut c);
         seg(&mut r, &mut c, 7, b"hi");
         assert_eq!(c.out, b"abcdefghi");
         assert_eq!(r.stats.retransmitted_bytes, 0);
@@ -452,7 +521,7 @@ mod tests {
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
         seg(&mut r, &mut c, 0, b"ab");
-        r.segment(Seq(ISN).add(4), b"ef", 0, true, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(4), b"ef", 0, true, false, LIMIT, &mut c);
         assert!(!c.fin);
         seg(&mut r, &mut c, 2, b"cd");
         assert!(c.fin);
@@ -460,7 +529,7 @@ mod tests {
 
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
-        r.segment(Seq(ISN).add(4), b"ef", 0, true, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(4), b"ef", 0, true, false, LIMIT, &mut c);
         r.flush(&mut c);
         assert_eq!(c.out, b"????ef");
         assert!(c.fin);
@@ -471,8 +540,8 @@ mod tests {
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
         r.segment(Seq(ISN), b"ab", 3, false, false, LIMIT, &mut c);
-        r.segment(Seq(ISN).add(8), b"xy", 2, false, false, LIMIT, &mut c);
-        r.segment(Seq(ISN).add(5), b"123", 0, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(8), b"xy", 2, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(5), b"123", 0, false, false, LIMIT, &mut c);
         assert_eq!(c.out, b"ab???123xy??");
     }
 
@@ -481,7 +550,15 @@ mod tests {
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
         for i in 0..10u32 {
-            r.segment(Seq(ISN).add(10 + i * 10), &[b'x'; 10], 0, false, false, 50, &mut c);
+            r.segment(
+                Seq(ISN).plus(10 + i * 10),
+                &[b'x'; 10],
+                0,
+                false,
+                false,
+                50,
+                &mut c,
+            );
         }
         assert!(r.held_bytes() <= 50);
         assert_eq!(r.stats.gap_bytes, 10);
@@ -493,7 +570,15 @@ mod tests {
         let (mut r, mut c) = (Reassembler::default(), Collect::default());
         r.init(Seq(ISN));
         seg(&mut r, &mut c, 0, b"ab");
-        r.segment(Seq(ISN).add(0x8000_0000), b"zz", 0, false, false, LIMIT, &mut c);
+        r.segment(
+            Seq(ISN).plus(0x8000_0000),
+            b"zz",
+            0,
+            false,
+            false,
+            LIMIT,
+            &mut c,
+        );
         assert_eq!(r.stats.out_of_window, 1);
         assert_eq!(r.held_bytes(), 0);
     }
@@ -547,7 +632,7 @@ mod props {
             let sequence = order.iter().filter(|&&i| i < ps.len()).chain(dups.iter().filter(|&&i| i < ps.len()));
             for &i in sequence {
                 let (off, bytes) = &ps[i];
-                r.segment(Seq(isn).add(*off), bytes, 0, false, false, usize::MAX, &mut c);
+                r.segment(Seq(isn).plus(*off), bytes, 0, false, false, usize::MAX, &mut c);
             }
             r.flush(&mut c);
             prop_assert_eq!(c.out, data);
@@ -568,7 +653,7 @@ mod props {
                     for b in &mut expect[*off as usize..*off as usize + bytes.len()] { *b = b'?'; }
                     continue;
                 }
-                r.segment(Seq(isn).add(*off), bytes, 0, false, false, usize::MAX, &mut c);
+                r.segment(Seq(isn).plus(*off), bytes, 0, false, false, usize::MAX, &mut c);
             }
             r.flush(&mut c);
             prop_assert_eq!(c.out, expect);

@@ -14,7 +14,7 @@ impl Seq {
         self.0.wrapping_sub(other.0) as i32
     }
     #[inline]
-    pub fn add(self, n: u32) -> Seq {
+    pub fn plus(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
     #[inline]
@@ -40,7 +40,7 @@ mod tests {
     #[test]
     fn wraps() {
         let near = Seq(u32::MAX - 10);
-        let past = near.add(20);
+        let past = near.plus(20);
         assert_eq!(past.0, 9);
         assert_eq!(past.diff(near), 20);
         assert_eq!(near.diff(past), -20);

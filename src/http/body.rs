@@ -16,16 +16,25 @@ pub enum Body {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chunk {
     /// Reading the hex size; `digits` seen so far.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// Skipping chunk extensions up to the end of the size line.
-    Ext { value: u64 },
+    Ext {
+        value: u64,
+    },
     /// Saw CR after the size, expecting LF.
-    SizeLf { value: u64 },
+    SizeLf {
+        value: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
     /// After the last chunk: trailer lines until an empty line.
-    Trailer { line_start: bool },
+    Trailer {
+        line_start: bool,
+    },
     TrailerLf,
 }
 
@@ -86,19 +95,16 @@ impl Body {
 fn feed_chunked(c: &mut Chunk, input: &[u8]) -> Result<Step, HttpError> {
     let mut i = 0;
     while i < input.len() {
-        match *c {
-            Chunk::Data(n) => {
-                let take = (input.len() - i).min(usize::try_from(n).unwrap_or(usize::MAX));
-                i += take;
-                let left = n - take as u64;
-                *c = if left == 0 {
-                    Chunk::DataCr
-                } else {
-                    Chunk::Data(left)
-                };
-                continue;
-            }
-            _ => {}
+        if let Chunk::Data(n) = *c {
+            let take = (input.len() - i).min(usize::try_from(n).unwrap_or(usize::MAX));
+            i += take;
+            let left = n - take as u64;
+            *c = if left == 0 {
+                Chunk::DataCr
+            } else {
+                Chunk::Data(left)
+            };
+            continue;
         }
         let b = input[i];
         i += 1;

@@ -182,15 +182,13 @@ fn read_field(f: &mut Fields, name: &str, value: &[u8]) {
 
 /// Cheap test for "this could be the start of a request line": a method token then a space.
 pub fn looks_like_request_start(b: &[u8]) -> Option<bool> {
-    let mut n = 0;
-    for &c in b.iter().take(24) {
+    for (n, &c) in b.iter().take(24).enumerate() {
         if c == b' ' {
             return Some(n > 0);
         }
         if !c.is_ascii_uppercase() && c != b'-' && c != b'_' {
             return Some(false);
         }
-        n += 1;
     }
     if b.len() >= 24 {
         Some(false)
@@ -247,16 +245,18 @@ mod tests {
 
     #[test]
     fn content_length_smuggling_shapes() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
-            .unwrap();
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
+                .unwrap();
         assert_eq!(r.fields.errors, vec![HttpError::ConflictingContentLength]);
         let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n").unwrap();
         assert_eq!(r.fields.content_length, Some(5));
         assert_eq!(r.fields.errors, vec![HttpError::DuplicateContentLength]);
         let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").unwrap();
         assert_eq!(r.fields.errors, vec![HttpError::BadContentLength]);
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n")
-            .unwrap();
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n")
+                .unwrap();
         assert_eq!(r.fields.errors, vec![HttpError::BadContentLength]);
     }
 

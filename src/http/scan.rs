@@ -141,7 +141,10 @@ mod tests {
             start_line(b"HTTP/1.0 204 No Content\r\n", Want::Either),
             Some(Start::Response)
         );
-        assert_eq!(start_line(b"HTTP/1.1 200\n", Want::Response), Some(Start::Response));
+        assert_eq!(
+            start_line(b"HTTP/1.1 200\n", Want::Response),
+            Some(Start::Response)
+        );
         assert_eq!(start_line(b"HTTP/1.1 200 OK\r\n", Want::Request), None);
         assert_eq!(start_line(b"GET / HTTP/2.0\r\n", Want::Either), None);
         assert_eq!(start_line(b"get / HTTP/1.1\r\n", Want::Either), None);
@@ -152,11 +155,26 @@ mod tests {
     #[test]
     fn scans_to_next_message() {
         let s = b"dy bytes\r\nmore body\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(find_start(s, false, Want::Response), Found::At(20, Start::Response));
+        assert_eq!(
+            find_start(s, false, Want::Response),
+            Found::At(20, Start::Response)
+        );
         assert_eq!(find_start(s, false, Want::Request), Found::Nothing);
-        assert_eq!(find_start(b"GET / HTTP/1.1\r\n", true, Want::Either), Found::At(0, Start::Request));
-        assert_eq!(find_start(b"GET / HTTP/1.1\r\n", false, Want::Either), Found::Nothing);
-        assert_eq!(find_start(b"junk\nGET /lo", false, Want::Request), Found::Partial(5));
-        assert_eq!(find_start(b"junk\nget /lo", false, Want::Request), Found::Nothing);
+        assert_eq!(
+            find_start(b"GET / HTTP/1.1\r\n", true, Want::Either),
+            Found::At(0, Start::Request)
+        );
+        assert_eq!(
+            find_start(b"GET / HTTP/1.1\r\n", false, Want::Either),
+            Found::Nothing
+        );
+        assert_eq!(
+            find_start(b"junk\nGET /lo", false, Want::Request),
+            Found::Partial(5)
+        );
+        assert_eq!(
+            find_start(b"junk\nget /lo", false, Want::Request),
+            Found::Nothing
+        );
     }
 }

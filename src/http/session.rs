@@ -192,11 +192,17 @@ impl Session {
     pub fn new(client: Option<usize>, detail: bool) -> Session {
         let (halves, requests_side) = match client {
             Some(c) => (
-                [Half::new(State::Detect, Want::Request), Half::new(State::Detect, Want::Request)],
+                [
+                    Half::new(State::Detect, Want::Request),
+                    Half::new(State::Detect, Want::Request),
+                ],
                 Some(c),
             ),
             None => (
-                [Half::new(State::Resync, Want::Either), Half::new(State::Resync, Want::Either)],
+                [
+                    Half::new(State::Resync, Want::Either),
+                    Half::new(State::Resync, Want::Either),
+                ],
                 None,
             ),
         };
@@ -344,11 +350,15 @@ impl Session {
                 self.halves[side].state = State::Head;
                 return 0;
             }
-            if *client == State::Detect {
-                // The server spoke first: not HTTP.
+            let first_bytes = self.halves[side].scanned == 0;
+            if *client == State::Detect && first_bytes && !could_start(input, Want::Response) {
+                // The server spoke first, and not HTTP (an SSH or SMTP banner, say).
                 self.ignore_both(Protocol::Unknown);
+                return input.len();
             }
-            // Otherwise the client has not shown HTTP yet: these bytes cannot be responses.
+            self.halves[side].scanned += input.len() as u64;
+            // Otherwise the client's request is not visible yet (held behind a hole, or lost):
+            // a response without its request cannot be paired; skip it.
             return input.len();
         }
         let h = &mut self.halves[side];
@@ -496,8 +506,16 @@ impl Session {
         let connect = req.method.eq_ignore_ascii_case("CONNECT");
         let exchange = Exchange {
             index: self.next_index,
-            method: if self.detail { req.method.to_owned() } else { String::new() },
-            target: if self.detail { req.target.to_owned() } else { String::new() },
+            method: if self.detail {
+                req.method.to_owned()
+            } else {
+                String::new()
+            },
+            target: if self.detail {
+                req.target.to_owned()
+            } else {
+                String::new()
+            },
             host: if self.detail {
                 req.host.map(|h| String::from_utf8_lossy(h).into_owned())
             } else {
@@ -523,7 +541,10 @@ impl Session {
                 State::Resync
             }
         } else if f.errors.iter().any(|e| {
-            matches!(e, HttpError::BadContentLength | HttpError::ConflictingContentLength)
+            matches!(
+                e,
+                HttpError::BadContentLength | HttpError::ConflictingContentLength
+            )
         }) {
             State::Resync
         } else {
@@ -568,7 +589,9 @@ impl Session {
         if pending.is_none() {
             self.stats.errors.add(HttpError::ResponseWithoutRequest);
         }
-        let (is_head, connect) = pending.as_ref().map_or((false, false), |p| (p.head, p.connect));
+        let (is_head, connect) = pending
+            .as_ref()
+            .map_or((false, false), |p| (p.head, p.connect));
         let mut last = LastExchange {
             answered: true,
             resp_close: f.conn_close,
@@ -584,7 +607,10 @@ impl Session {
         } else {
             last.req_minor = 1;
         }
-        if connect && self.requests_side.is_some_and(|r| self.halves[r].state == State::AwaitTunnel)
+        if connect
+            && self
+                .requests_side
+                .is_some_and(|r| self.halves[r].state == State::AwaitTunnel)
         {
             let r = self.requests_side.unwrap_or(0);
             self.halves[r].state = State::Head;
@@ -609,7 +635,10 @@ impl Session {
                 Body::UntilClose
             })
         } else if f.errors.iter().any(|e| {
-            matches!(e, HttpError::BadContentLength | HttpError::ConflictingContentLength)
+            matches!(
+                e,
+                HttpError::BadContentLength | HttpError::ConflictingContentLength
+            )
         }) {
             last.close_delimited = true;
             Some(Body::UntilClose)

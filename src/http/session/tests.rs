@@ -61,14 +61,20 @@ fn bodiless_responses() {
         (C, b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n"),
         (S, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
         (C, b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
-        (S, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n"),
+        (
+            S,
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n",
+        ),
         (C, b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"),
         (S, b"HTTP/1.1 204 No Content\r\n\r\n"),
         (C, REQ),
         (S, RESP),
     ];
     let s = run(Some(C), script, 5);
-    assert_eq!(statuses(&s), vec![Some(200), Some(304), Some(204), Some(200)]);
+    assert_eq!(
+        statuses(&s),
+        vec![Some(200), Some(304), Some(204), Some(200)]
+    );
     assert_eq!(s.stats.errors.total(), 0);
 }
 
@@ -102,7 +108,8 @@ fn chunked_response_with_trailers() {
 
 #[test]
 fn chunked_request_body() {
-    let req: &[u8] = b"POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let req: &[u8] =
+        b"POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
     let s = run(Some(C), &[(C, req), (C, REQ), (S, RESP), (S, RESP)], 4);
     assert_eq!(s.stats.requests, 2);
     assert_eq!(s.stats.responses, 2);
@@ -124,8 +131,14 @@ fn close_delimited_response_ends_at_fin() {
 #[test]
 fn upgrade_and_connect_stop_parsing() {
     let script: &[(usize, &[u8])] = &[
-        (C, b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
-        (S, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+        (
+            C,
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ),
+        (
+            S,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+        ),
         (C, b"\x81\x85garbage that is not http"),
     ];
     let s = run(Some(C), script, 7);
@@ -136,7 +149,10 @@ fn upgrade_and_connect_stop_parsing() {
     let script: &[(usize, &[u8])] = &[
         (C, b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"),
         (S, b"HTTP/1.1 407 Proxy Auth\r\nContent-Length: 0\r\n\r\n"),
-        (C, b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nProxy-Authorization: x\r\n\r\n"),
+        (
+            C,
+            b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nProxy-Authorization: x\r\n\r\n",
+        ),
         (S, b"HTTP/1.1 200 Connection established\r\n\r\n"),
         (C, b"\x16\x03\x01\x00\x05hello"),
         (S, b"\x16\x03\x03\x00\x05hello"),
@@ -149,11 +165,19 @@ fn upgrade_and_connect_stop_parsing() {
 
 #[test]
 fn other_protocols_are_labelled() {
-    let s = run(Some(C), &[(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00")], 1);
+    let s = run(
+        Some(C),
+        &[(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00")],
+        1,
+    );
     assert_eq!(s.protocol, Protocol::H2);
     let s = run(Some(C), &[(C, b"\x16\x03\x01\x02\x00\x01\x00")], 1);
     assert_eq!(s.protocol, Protocol::Tls);
-    let s = run(Some(C), &[(S, b"SSH-2.0-OpenSSH\r\n"), (C, b"SSH-2.0-x\r\n")], 100);
+    let s = run(
+        Some(C),
+        &[(S, b"SSH-2.0-OpenSSH\r\n"), (C, b"SSH-2.0-x\r\n")],
+        100,
+    );
     assert_eq!(s.protocol, Protocol::Unknown);
     assert_eq!(s.stats.errors.total(), 0);
     let s = run(Some(C), &[(C, b"\x00\x01binary"), (S, b"\x02\x03")], 100);
@@ -192,7 +216,11 @@ fn midstream_starts_in_a_body_and_finds_roles() {
 fn gap_in_body_keeps_framing_gap_in_head_resyncs() {
     let mut s = Session::new(Some(C), false);
     s.data(C, REQ, t(0));
-    s.data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", t(1));
+    s.data(
+        S,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        t(1),
+    );
     s.gap(S, 80, t(2));
     s.data(S, b"0123456789", t(3));
     s.data(C, REQ, t(4));
@@ -209,7 +237,10 @@ fn gap_in_body_keeps_framing_gap_in_head_resyncs() {
     s.finish();
     assert_eq!(s.stats.requests, 3);
     assert_eq!(s.stats.resyncs, 1);
-    assert_eq!(s.stats.errors.iter().next(), Some((HttpError::LostFraming, 1)));
+    assert_eq!(
+        s.stats.errors.iter().next(),
+        Some((HttpError::LostFraming, 1))
+    );
 }
 
 #[test]
@@ -218,7 +249,10 @@ fn persistence_flags() {
         Some(C),
         &[
             (C, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
-            (S, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+            (
+                S,
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            ),
         ],
         100,
     );
@@ -246,7 +280,10 @@ fn hostile_heads_are_bounded() {
         s.data(C, &junk, t(1));
     }
     assert!(s.halves[C].buf.len() <= MAX_HEAD);
-    assert_eq!(s.stats.errors.iter().next(), Some((HttpError::HeadTooLarge, 1)));
+    assert_eq!(
+        s.stats.errors.iter().next(),
+        Some((HttpError::HeadTooLarge, 1))
+    );
     s.data(C, b"\r\n\r\n", t(2));
     s.data(C, REQ, t(3));
     assert_eq!(s.stats.requests, 1);
@@ -264,4 +301,22 @@ fn unanswered_requests_are_reported() {
     let ctx = s.at_close.unwrap();
     assert_eq!(ctx.in_flight, 0);
     assert_eq!(ctx.idle_ms, Some(1000.0));
+}
+
+/// keepalive.pcap with the first piece of ab's first request lost from the capture: the
+/// response was seen before any request, and the connection was taken for a server-first
+/// protocol, losing all 51 requests.
+#[test]
+fn response_before_a_lost_request_keeps_the_connection() {
+    let mut s = Session::new(Some(C), false);
+    s.data(S, &RESP[..20], t(0));
+    s.data(S, &RESP[20..], t(0));
+    s.gap(C, 38, t(1));
+    s.data(C, b"eep-Alive\r\nHost: h\r\n\r\n", t(1));
+    s.data(C, REQ, t(2));
+    s.data(S, RESP, t(3));
+    s.finish();
+    assert_eq!(s.stats.requests, 1);
+    assert_eq!(s.stats.responses, 1);
+    assert_eq!(s.protocol, Protocol::Http11);
 }

@@ -1,0 +1,244 @@
+//! Per-connection and per-request records: the stable output schema (documented in README).
+//! Built once, when a connection leaves the flow table or an exchange completes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::flow::{CloseKind, Connection};
+use crate::http::{Exchange, Protocol};
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct KeepAlive {
+    pub timeout: Option<u32>,
+    pub max: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct IdleGaps {
+    pub count: u32,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct TcpCounters {
+    pub retransmitted_bytes: u64,
+    pub out_of_order: u64,
+    pub gap_bytes: u64,
+    pub keepalive_probes: u64,
+    pub zero_window_probes: u64,
+    pub syn_retransmits: u64,
+}
+
+/// One TCP connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnRecord {
+    /// Frame number of the connection's first packet (1-based, across all input files).
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    pub start: f64,
+    pub end: f64,
+    pub packets: u64,
+    /// Payload bytes each side sent (in order, as reassembled).
+    pub bytes_client: u64,
+    pub bytes_server: u64,
+    /// The opening SYN was seen.
+    pub handshake: bool,
+    pub handshake_rtt_ms: Option<f64>,
+    pub protocol: Protocol,
+    pub requests: u64,
+    pub responses: u64,
+    pub unanswered: u32,
+    pub closed_by: Option<&'static str>,
+    pub close: &'static str,
+    pub close_reason: &'static str,
+    /// The side left in TIME_WAIT: the first FIN's sender, once both FINs were seen.
+    pub time_wait: Option<&'static str>,
+    pub keep_alive: Option<KeepAlive>,
+    pub idle_gaps_ms: Option<IdleGaps>,
+    /// Idle time between the last response and the first FIN, when nothing was in flight.
+    pub idle_before_close_ms: Option<f64>,
+    pub hosts: Vec<String>,
+    pub tcp: TcpCounters,
+    pub http_errors: BTreeMap<&'static str, u32>,
+    /// Exchanges of this connection, with `--requests` in `json` format only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchanges: Option<Vec<RequestRecord>>,
+}
+
+/// One request and its response.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    pub connection: u64,
+    pub index: u32,
+    pub client: String,
+    pub server: String,
+    pub method: String,
+    pub target: String,
+    pub host: Option<String>,
+    pub version: &'static str,
+    pub start: f64,
+    pub status: Option<u16>,
+    pub ttfb_ms: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub reused: bool,
+    pub complete: bool,
+}
+
+pub fn side_name(side: usize, client: usize) -> &'static str {
+    if side == client {
+        "client"
+    } else {
+        "server"
+    }
+}
+
+/// Why the connection ended, from what the last exchange said and who closed.
+pub fn close_reason(c: &Connection) -> &'static str {
+    let Some((_, kind, _)) = c.first_close else {
+        return "open";
+    };
+    if let Some(s) = c.http.switched {
+        return s;
+    }
+    if kind == CloseKind::Rst {
+        return "reset";
+    }
+    if !c.http.protocol.is_http1() {
+        return "not_http";
+    }
+    if c.http.stats.requests == 0 {
+        return "unused";
+    }
+    if c.http.at_close.is_some_and(|a| a.in_flight > 0) {
+        return "in_flight";
+    }
+    let Some(last) = c.http.last else {
+        return "in_flight";
+    };
+    if last.close_delimited {
+        "close_delimited"
+    } else if last.req_close {
+        "client_close"
+    } else if last.http10_no_keep_alive() {
+        "http10"
+    } else if last.resp_close {
+        // The server ended a connection the client wanted to keep. After more than one
+        // request, or at an advertised Keep-Alive max, that is a per-connection request cap.
+        let at_max = c
+            .http
+            .keep_alive
+            .and_then(|(_, max)| max)
+            .is_some_and(|m| c.http.stats.requests >= u64::from(m));
+        if c.http.stats.requests >= 2 || at_max {
+            "request_cap"
+        } else {
+            "server_close"
+        }
+    } else {
+        "idle_timeout"
+    }
+}
+
+impl ConnRecord {
+    pub fn build(c: &Connection) -> ConnRecord {
+        let client = c.client_side();
+        let server = 1 - client;
+        let (closed_by, close) = match c.first_close {
+            None => (None, "open"),
+            Some((side, kind, _)) => (
+                Some(side_name(side, client)),
+                if kind == CloseKind::Fin { "fin" } else { "rst" },
+            ),
+        };
+        let time_wait = match c.first_close {
+            Some((side, CloseKind::Fin, _)) if c.fin[0].is_some() && c.fin[1].is_some() => {
+                Some(side_name(side, client))
+            }
+            _ => None,
+        };
+        let idle = c.http.idle;
+        let mut tcp = TcpCounters {
+            syn_retransmits: c.syn.map_or(0, |s| u64::from(s.retransmits)),
+            ..TcpCounters::default()
+        };
+        for s in &c.streams {
+            tcp.retransmitted_bytes += s.stats.retransmitted_bytes;
+            tcp.out_of_order += u64::from(s.stats.out_of_order);
+            tcp.gap_bytes += s.stats.gap_bytes;
+            tcp.keepalive_probes += u64::from(s.stats.keepalive_probes);
+            tcp.zero_window_probes += u64::from(s.stats.zero_window_probes);
+        }
+        ConnRecord {
+            id: c.id,
+            client: c.ends[client].to_string(),
+            server: c.ends[server].to_string(),
+            start: c.first_ts.as_secs_f64(),
+            end: c.last_ts.as_secs_f64(),
+            packets: c.packets[0] + c.packets[1],
+            bytes_client: c.streams[client].stats.bytes,
+            bytes_server: c.streams[server].stats.bytes,
+            handshake: c.handshake(),
+            handshake_rtt_ms: c.handshake_rtt_ms(),
+            protocol: c.http.protocol,
+            requests: c.http.stats.requests,
+            responses: c.http.stats.responses,
+            unanswered: c.http.stats.unanswered,
+            closed_by,
+            close,
+            close_reason: close_reason(c),
+            time_wait,
+            keep_alive: c
+                .http
+                .keep_alive
+                .map(|(timeout, max)| KeepAlive { timeout, max }),
+            idle_gaps_ms: (idle.count > 0).then(|| IdleGaps {
+                count: idle.count,
+                min: idle.min_ms,
+                max: idle.max_ms,
+                mean: idle.sum_ms / f64::from(idle.count),
+            }),
+            idle_before_close_ms: c.http.at_close.and_then(|a| a.idle_ms),
+            hosts: c.http.hosts.clone(),
+            tcp,
+            http_errors: c
+                .http
+                .stats
+                .errors
+                .iter()
+                .map(|(e, n)| (e.name(), n))
+                .collect(),
+            exchanges: None,
+        }
+    }
+}
+
+impl RequestRecord {
+    pub fn build(c: &Connection, ex: Exchange) -> RequestRecord {
+        let client = c.client_side();
+        RequestRecord {
+            connection: c.id,
+            index: ex.index,
+            client: c.ends[client].to_string(),
+            server: c.ends[1 - client].to_string(),
+            method: ex.method,
+            target: ex.target,
+            host: ex.host,
+            version: if ex.minor == 0 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            },
+            start: ex.request_start.as_secs_f64(),
+            status: ex.status,
+            ttfb_ms: ex.response_start.map(|r| r.millis_since(ex.request_start)),
+            duration_ms: ex.response_end.map(|r| r.millis_since(ex.request_start)),
+            // On a connection picked up mid-stream even the first request seen was not the first.
+            reused: ex.index > 0 || !c.handshake(),
+            complete: ex.complete,
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Aggregates: capture-wide totals and per-server figures, in bounded memory (counters and
+//! HDR histograms), and their serialisable form.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::record::{ConnRecord, KeepAlive, TcpCounters};
+use super::timewait::HostPeak;
+use super::{bump, merge_errors, Analyzer, Output, Skipped};
+use crate::decode::Endpoint;
+use crate::flow::table::TableStats;
+use crate::http::ErrorCounts;
+
+/// A lazily allocated HDR histogram of non-negative integers.
+pub struct Hist {
+    h: Option<Histogram<u64>>,
+    sigfig: u8,
+}
+
+impl Hist {
+    pub fn new(sigfig: u8) -> Hist {
+        Hist { h: None, sigfig }
+    }
+
+    pub fn record(&mut self, v: u64) {
+        let sigfig = self.sigfig;
+        let h = self
+            .h
+            .get_or_insert_with(|| Histogram::new(sigfig).expect("valid significant figures"));
+        // Auto-resizing histograms accept any value; saturate rather than fail.
+        let _ = h.record(v);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.h.as_ref().map_or(0, |h| h.len())
+    }
+
+    /// (mean, median, p95, max)
+    pub fn stats(&self) -> Option<(f64, u64, u64, u64)> {
+        let h = self.h.as_ref().filter(|h| !h.is_empty())?;
+        Some((
+            h.mean(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.95),
+            h.max(),
+        ))
+    }
+
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let h = self.h.as_ref().filter(|h| !h.is_empty())?;
+        Some(h.value_at_quantile(q))
+    }
+}
+
+/// Requests-per-connection histogram buckets, as shown in reports.
+pub const RPC_BUCKETS: [(&str, u64, u64); 7] = [
+    ("0", 0, 0),
+    ("1", 1, 1),
+    ("2", 2, 2),
+    ("3-5", 3, 5),
+    ("6-10", 6, 10),
+    ("11-100", 11, 100),
+    (">100", 101, u64::MAX),
+];
+
+fn rpc_bucket(n: u64) -> usize {
+    RPC_BUCKETS
+        .iter()
+        .position(|&(_, lo, hi)| n >= lo && n <= hi)
+        .unwrap_or(RPC_BUCKETS.len() - 1)
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct BySide {
+    pub client: u64,
+    pub server: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ClosedBy {
+    pub client: u64,
+    pub server: u64,
+    pub open: u64,
+}
+
+impl ClosedBy {
+    fn add(&mut self, who: Option<&str>) {
+        match who {
+            Some("client") => self.client += 1,
+            Some(_) => self.server += 1,
+            None => self.open += 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct PerConnection {
+    pub mean: f64,
+    pub median: u64,
+    pub p95: u64,
+    pub max: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Ttfb {
+    pub count: u64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct TtfbSplit {
+    /// First request on a connection whose handshake was seen.
+    pub new: Option<Ttfb>,
+    pub reused: Option<Ttfb>,
+}
+
+fn ttfb(h: &Hist) -> Option<Ttfb> {
+    Some(Ttfb {
+        count: h.count(),
+        p50: h.quantile(0.5)? as f64 / 1000.0,
+        p95: h.quantile(0.95)? as f64 / 1000.0,
+    })
+}
+
+fn reuse_ratio(requests: u64, with_requests: u64) -> f64 {
+    if requests == 0 {
+        0.0
+    } else {
+        (requests - with_requests) as f64 / requests as f64
+    }
+}
+
+pub struct ServerAgg {
+    server: Endpoint,
+    hosts: Vec<String>,
+    connections: u64,
+    handshakes: u64,
+    requests: u64,
+    responses: u64,
+    with_requests: u64,
+    rpc: [u64; RPC_BUCKETS.len()],
+    closed_by: ClosedBy,
+    close_reasons: BTreeMap<&'static str, u64>,
+    time_wait: BySide,
+    keep_alive: Option<KeepAlive>,
+    pub ttfb_new: Hist,
+    pub ttfb_reused: Hist,
+}
+
+const MAX_SERVER_HOSTS: usize = 16;
+
+impl ServerAgg {
+    pub fn new(server: Endpoint) -> ServerAgg {
+        ServerAgg {
+            server,
+            hosts: Vec::new(),
+            connections: 0,
+            handshakes: 0,
+            requests: 0,
+            responses: 0,
+            with_requests: 0,
+            rpc: [0; RPC_BUCKETS.len()],
+            closed_by: ClosedBy::default(),
+            close_reasons: BTreeMap::new(),
+            time_wait: BySide::default(),
+            keep_alive: None,
+            ttfb_new: Hist::new(2),
+            ttfb_reused: Hist::new(2),
+        }
+    }
+
+    pub fn add(&mut self, r: &ConnRecord) {
+        self.connections += 1;
+        self.handshakes += u64::from(r.handshake);
+        self.requests += r.requests;
+        self.responses += r.responses;
+        self.with_requests += u64::from(r.requests > 0);
+        self.rpc[rpc_bucket(r.requests)] += 1;
+        self.closed_by.add(r.closed_by);
+        bump(&mut self.close_reasons, r.close_reason);
+        // The side that sent the first FIN is the active closer, bound for TIME_WAIT.
+        match (r.close, r.closed_by) {
+            ("fin", Some("client")) => self.time_wait.client += 1,
+            ("fin", Some(_)) => self.time_wait.server += 1,
+            _ => {}
+        }
+        if r.keep_alive.is_some() {
+            self.keep_alive = r.keep_alive;
+        }
+        for h in &r.hosts {
+            if self.hosts.len() < MAX_SERVER_HOSTS && !self.hosts.contains(h) {
+                self.hosts.push(h.clone());
+            }
+        }
+    }
+
+    pub fn out(&self) -> ServerOut {
+        let mut hosts = self.hosts.clone();
+        hosts.sort();
+        ServerOut {
+            server: self.server.to_string(),
+            hosts,
+            connections: self.connections,
+            handshakes: self.handshakes,
+            midstream: self.connections - self.handshakes,
+            requests: self.requests,
+            responses: self.responses,
+            reuse_ratio: reuse_ratio(self.requests, self.with_requests),
+            requests_per_connection: RPC_BUCKETS
+                .iter()
+                .zip(self.rpc.iter())
+                .map(|(&(label, _, _), &n)| (label, n))
+                .collect(),
+            closed_by: self.closed_by,
+            close_reasons: self.close_reasons.clone(),
+            time_wait: self.time_wait,
+            keep_alive: self.keep_alive,
+            ttfb_ms: TtfbSplit {
+                new: ttfb(&self.ttfb_new),
+                reused: ttfb(&self.ttfb_reused),
+            },
+        }
+    }
+}
+
+/// One server endpoint's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerOut {
+    pub server: String,
+    pub hosts: Vec<String>,
+    pub connections: u64,
+    pub handshakes: u64,
+    pub midstream: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub reuse_ratio: f64,
+    /// Connections by how many requests they carried.
+    pub requests_per_connection: BTreeMap<&'static str, u64>,
+    pub closed_by: ClosedBy,
+    pub close_reasons: BTreeMap<&'static str, u64>,
+    pub time_wait: BySide,
+    pub keep_alive: Option<KeepAlive>,
+    pub ttfb_ms: TtfbSplit,
+}
+
+#[derive(Default)]
+pub struct Totals {
+    connections: u64,
+    handshakes: u64,
+    requests: u64,
+    responses: u64,
+    unanswered: u64,
+    with_requests: u64,
+    rpc: Option<Box<Hist>>,
+    closed_by: ClosedBy,
+    close_reasons: BTreeMap<&'static str, u64>,
+    protocols: BTreeMap<&'static str, u64>,
+    time_wait: BySide,
+    tcp: TcpCounters,
+    http_errors: BTreeMap<&'static str, u64>,
+}
+
+impl Totals {
+    pub fn add(&mut self, r: &ConnRecord, errors: &ErrorCounts) {
+        self.connections += 1;
+        self.handshakes += u64::from(r.handshake);
+        self.requests += r.requests;
+        self.responses += r.responses;
+        self.unanswered += u64::from(r.unanswered);
+        if r.requests > 0 {
+            self.with_requests += 1;
+            self.rpc
+                .get_or_insert_with(|| Box::new(Hist::new(3)))
+                .record(r.requests);
+        }
+        self.closed_by.add(r.closed_by);
+        bump(&mut self.close_reasons, r.close_reason);
+        bump(&mut self.protocols, r.protocol.name());
+        // The side that sent the first FIN is the active closer, bound for TIME_WAIT.
+        match (r.close, r.closed_by) {
+            ("fin", Some("client")) => self.time_wait.client += 1,
+            ("fin", Some(_)) => self.time_wait.server += 1,
+            _ => {}
+        }
+        let t = &mut self.tcp;
+        t.retransmitted_bytes += r.tcp.retransmitted_bytes;
+        t.out_of_order += r.tcp.out_of_order;
+        t.gap_bytes += r.tcp.gap_bytes;
+        t.keepalive_probes += r.tcp.keepalive_probes;
+        t.zero_window_probes += r.tcp.zero_window_probes;
+        t.syn_retransmits += r.tcp.syn_retransmits;
+        merge_errors(&mut self.http_errors, errors);
+    }
+
+    pub(crate) fn summary<O: Output>(
+        &self,
+        files: Vec<String>,
+        damage: Vec<String>,
+        a: &mut Analyzer<O>,
+        table: &TableStats,
+    ) -> Summary {
+        let (start, end) = (a.first_ts, a.last_ts);
+        let rpc = self.rpc.as_ref().and_then(|h| h.stats());
+        Summary {
+            files,
+            packets: a.packets,
+            bytes: a.wire_bytes,
+            start: start.map(|t| t.as_secs_f64()),
+            end: end.map(|t| t.as_secs_f64()),
+            duration: match (start, end) {
+                (Some(s), Some(e)) => (e.0 - s.0) as f64 / 1e9,
+                _ => 0.0,
+            },
+            connections: self.connections,
+            handshakes: self.handshakes,
+            midstream: self.connections - self.handshakes,
+            http_connections: self.with_requests,
+            requests: self.requests,
+            responses: self.responses,
+            unanswered: self.unanswered,
+            reuse_ratio: reuse_ratio(self.requests, self.with_requests),
+            requests_per_connection: rpc.map(|(mean, median, p95, max)| PerConnection {
+                mean,
+                median,
+                p95,
+                max,
+            }),
+            closed_by: self.closed_by,
+            close_reasons: self.close_reasons.clone(),
+            protocols: self.protocols.clone(),
+            time_wait: self.time_wait,
+            time_wait_seconds: a.time_wait_secs(),
+            time_wait_peak: a.time_wait_peaks(),
+            tcp: self.tcp,
+            http_errors: self.http_errors.clone(),
+            skipped: a.skipped,
+            stray_segments: table.stray_segments,
+            peak_open_connections: table.peak_open,
+            damage,
+        }
+    }
+}
+
+/// Capture-wide figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub files: Vec<String>,
+    pub packets: u64,
+    /// Bytes on the wire (frame lengths, including what snaplen cut off).
+    pub bytes: u64,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub duration: f64,
+    pub connections: u64,
+    /// Connections whose opening SYN was seen.
+    pub handshakes: u64,
+    /// Connections already open when the capture started.
+    pub midstream: u64,
+    /// Connections that carried at least one request.
+    pub http_connections: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub unanswered: u64,
+    pub reuse_ratio: f64,
+    pub requests_per_connection: Option<PerConnection>,
+    pub closed_by: ClosedBy,
+    pub close_reasons: BTreeMap<&'static str, u64>,
+    pub protocols: BTreeMap<&'static str, u64>,
+    /// Connections each side closed first (and so held in TIME_WAIT).
+    pub time_wait: BySide,
+    pub time_wait_seconds: f64,
+    pub time_wait_peak: Vec<HostPeak>,
+    pub tcp: TcpCounters,
+    pub http_errors: BTreeMap<&'static str, u64>,
+    pub skipped: Skipped,
+    pub stray_segments: u64,
+    pub peak_open_connections: u64,
+    pub damage: Vec<String>,
+}
+
+/// Everything one analysis produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    pub servers: Vec<ServerOut>,
+    pub connections: Vec<ConnRecord>,
+}

@@ -1,0 +1,84 @@
+//! Command-line interface: clap types, turned into a validated pipeline configuration.
+//! Nothing past this module sees clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::analysis;
+use crate::flow::Limits;
+use crate::pipeline::Options;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connscope",
+    version,
+    about = "Passive analyzer of HTTP connection reuse (keep-alive)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyze saved captures (pcap or pcapng; `-` reads standard input).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Jsonl,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Capture files, analyzed as one capture in the order given; `-` is standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// BPF filter expression, compiled by libpcap as tcpdump does.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Seconds an active closer holds TIME_WAIT (Linux: 60).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+    /// Also report every request: `request` lines in jsonl, `exchanges` arrays in json.
+    #[arg(long)]
+    pub requests: bool,
+    /// Out-of-order bytes held per TCP direction before a hole is declared lost.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_held_bytes: usize,
+}
+
+impl AnalyzeArgs {
+    pub fn options(&self) -> Result<Options, String> {
+        if !(self.time_wait.is_finite() && self.time_wait >= 0.0) {
+            return Err(format!(
+                "--time-wait must be a number of seconds >= 0, not {}",
+                self.time_wait
+            ));
+        }
+        let stdin_count = self.files.iter().filter(|p| p.as_os_str() == "-").count();
+        if stdin_count > 1 {
+            return Err("standard input (-) can be given only once".into());
+        }
+        Ok(Options {
+            files: self.files.clone(),
+            filter: self.filter.clone(),
+            analysis: analysis::Config {
+                time_wait_secs: self.time_wait,
+                requests: self.requests,
+                keep_connections: self.format == Format::Json,
+            },
+            limits: Limits {
+                held_per_stream: self.max_held_bytes,
+                detail: self.requests,
+            },
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! One TCP connection as seen at the capture point: roles, handshake, close, and the two
+//! reassembled directions feeding the HTTP session.
+//!
+//! Sides are indices: side 0 is the source of the first packet seen, side 1 its peer. The
+//! client is the side that sent the SYN (or, from a SYN-ACK alone, the other side); for a
+//! connection picked up mid-stream it is inferred at the end, from who sent HTTP requests and
+//! then from port numbers.
+
+use super::reassembly::{Reassembler, StreamSink};
+use super::seq::Seq;
+use crate::capture::Timestamp;
+use crate::decode::{tcp_flags as f, Endpoint, Segment};
+use crate::http::Session;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    Fin,
+    Rst,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Syn {
+    pub isn: u32,
+    pub first: Timestamp,
+    /// The last SYN sent before the SYN-ACK (handshake RTT is measured from it, as Karn's
+    /// rule measures from an unambiguous transmission).
+    pub last: Timestamp,
+    pub retransmits: u32,
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    /// Frame number (1-based, across all input files) of the connection's first packet.
+    pub id: u64,
+    pub ends: [Endpoint; 2],
+    /// The SYN sender, when the handshake was seen.
+    pub client: Option<usize>,
+    pub syn: Option<Syn>,
+    pub synack: Option<(u32, Timestamp)>,
+    /// The client's ACK of the SYN-ACK.
+    pub handshake_ack: Option<Timestamp>,
+    pub streams: [Reassembler; 2],
+    window_zero: [bool; 2],
+    pub fin: [Option<Timestamp>; 2],
+    pub rst: Option<(usize, Timestamp)>,
+    pub first_close: Option<(usize, CloseKind, Timestamp)>,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub packets: [u64; 2],
+    pub http: Session,
+    /// Both FINs seen, or a RST: the connection is over (it may linger for late packets).
+    pub closed_at: Option<Timestamp>,
+    pub finished: bool,
+}
+
+/// Adapts the HTTP session to receive one direction's stream.
+struct ToHttp<'a> {
+    http: &'a mut Session,
+    side: usize,
+    ts: Timestamp,
+}
+
+impl StreamSink for ToHttp<'_> {
+    fn data(&mut self, bytes: &[u8]) {
+        self.http.data(self.side, bytes, self.ts);
+    }
+    fn gap(&mut self, len: u64) {
+        self.http.gap(self.side, len, self.ts);
+    }
+    fn fin(&mut self) {
+        self.http.fin(self.side, self.ts);
+    }
+}
+
+impl Connection {
+    pub fn new(id: u64, seg: &Segment<'_>, ts: Timestamp, detail: bool) -> Connection {
+        let client = if seg.has(f::SYN) {
+            Some(if seg.has(f::ACK) { 1 } else { 0 })
+        } else {
+            None
+        };
+        Connection {
+            id,
+            ends: [seg.src, seg.dst],
+            client,
+            syn: None,
+            synack: None,
+            handshake_ack: None,
+            streams: Default::default(),
+            window_zero: [false; 2],
+            fin: [None; 2],
+            rst: None,
+            first_close: None,
+            first_ts: ts,
+            last_ts: ts,
+            packets: [0; 2],
+            http: Session::new(client, detail),
+            closed_at: None,
+            finished: false,
+        }
+    }
+
+    pub fn side_of(&self, src: &Endpoint) -> usize {
+        usize::from(*src != self.ends[0])
+    }
+
+    /// Whether a SYN (without ACK) with this ISN starts a new connection on this 4-tuple
+    /// rather than retransmitting this one's.
+    pub fn is_new_syn(&self, isn: u32) -> bool {
+        match self.syn {
+            Some(s) => s.isn != isn,
+            None => true,
+        }
+    }
+
+    /// Whether the handshake was seen from its first SYN.
+    pub fn handshake(&self) -> bool {
+        self.syn.is_some()
+    }
+
+    /// Time from the SYN to the client's ACK of the SYN-ACK: one round trip, wherever the
+    /// capture point is on the path.
+    pub fn handshake_rtt_ms(&self) -> Option<f64> {
+        let syn = self.syn?;
+        let ack = self.handshake_ack?;
+        Some(ack.millis_since(syn.last))
+    }
+
+    pub fn segment(&mut self, seg: &Segment<'_>, ts: Timestamp, held_limit: usize) {
+        let side = self.side_of(&seg.src);
+        let peer = 1 - side;
+        self.packets[side] += 1;
+        self.last_ts = ts;
+        if seg.has(f::RST) {
+            self.note_close(side, CloseKind::Rst, ts);
+            if self.rst.is_none() {
+                self.rst = Some((side, ts));
+            }
+            self.end_streams(ts);
+            self.closed_at.get_or_insert(ts);
+            return;
+        }
+        let mut seq = Seq(seg.seq);
+        if seg.has(f::SYN) {
+            if seg.has(f::ACK) {
+                if self.synack.is_none() {
+                    self.synack = Some((seg.seq, ts));
+                }
+                if self.client.is_none() {
+                    self.client = Some(peer);
+                }
+                self.streams[side].init(seq.plus(1));
+                self.streams[peer].init(Seq(seg.ack));
+            } else {
+                match &mut self.syn {
+                    None => {
+                        self.syn = Some(Syn {
+                            isn: seg.seq,
+                            first: ts,
+                            last: ts,
+                            retransmits: 0,
+                        });
+                        self.client = Some(side);
+                    }
+                    Some(s) => {
+                        s.retransmits += 1;
+                        if self.synack.is_none() {
+                            s.last = ts;
+                        }
+                    }
+                }
+                self.streams[side].init(seq.plus(1));
+            }
+            seq = seq.plus(1);
+        } else if self.handshake_ack.is_none()
+            && self.client == Some(side)
+            && seg.has(f::ACK)
+            && self
+                .synack
+                .is_some_and(|(isn, _)| seg.ack == isn.wrapping_add(1))
+        {
+            self.handshake_ack = Some(ts);
+        }
+        self.window_zero[side] = seg.window == 0;
+        if seg.has(f::ACK) {
+            let mut sink = ToHttp {
+                http: &mut self.http,
+                side: peer,
+                ts,
+            };
+            self.streams[peer].acked(Seq(seg.ack), &mut sink);
+        }
+        let fin = seg.has(f::FIN);
+        if !seg.payload.is_empty() || seg.payload_missing > 0 || fin {
+            let mut sink = ToHttp {
+                http: &mut self.http,
+                side,
+                ts,
+            };
+            self.streams[side].segment(
+                seq,
+                seg.payload,
+                seg.payload_missing,
+                fin,
+                self.window_zero[peer],
+                held_limit,
+                &mut sink,
+            );
+        }
+        if fin {
+            // After the segment's own payload, so a response carried with the FIN counts.
+            self.note_close(side, CloseKind::Fin, ts);
+            self.fin[side].get_or_insert(ts);
+        }
+        if self.fin[0].is_some() && self.fin[1].is_some() {
+            self.closed_at.get_or_insert(ts);
+        }
+    }
+
+    fn note_close(&mut self, side: usize, kind: CloseKind, ts: Timestamp) {
+        if self.first_close.is_none() {
+            self.first_close = Some((side, kind, ts));
+            self.http.closing(ts);
+        }
+    }
+
+    /// Delivers what the streams hold (with holes as gaps) and ends them.
+    fn end_streams(&mut self, ts: Timestamp) {
+        for side in 0..2 {
+            let mut sink = ToHttp {
+                http: &mut self.http,
+                side,
+                ts,
+            };
+            self.streams[side].flush(&mut sink);
+        }
+    }
+
+    /// The connection leaves the table: end the streams and the HTTP session.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.end_streams(self.last_ts);
+        self.http.finish();
+        self.finished = true;
+    }
+
+    /// The client side: from the SYN, else from who sent HTTP requests, else the side with
+    /// the higher (ephemeral-looking) port.
+    pub fn client_side(&self) -> usize {
+        if let Some(c) = self.client.or(self.http.requests_side()) {
+            return c;
+        }
+        let (p0, p1) = (self.ends[0].port, self.ends[1].port);
+        match (p0 < 1024, p1 < 1024) {
+            (true, false) => 1,
+            (false, true) => 0,
+            _ => usize::from(p0 < p1),
+        }
+    }
+}

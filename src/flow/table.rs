@@ -1,0 +1,182 @@
+//! The flow table: 4-tuple -> connection, with generations.
+//!
+//! A connection stays in the table while it is open. Once both FINs or a RST were seen it
+//! lingers for [`LINGER`] of capture time, so late ACKs and retransmitted FINs still land on
+//! it, and then leaves; a SYN with a new ISN on the same 4-tuple ends it at once and starts the
+//! next generation. Connections leave through [`FlowEvents::finished`] as they end, so memory
+//! is bounded by the connections open at one time, not by the length of the capture.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use super::connection::Connection;
+use crate::capture::Timestamp;
+use crate::decode::{tcp_flags as f, Endpoint, Segment};
+use crate::http::Exchange;
+
+/// How long a closed connection stays to absorb late packets (capture time).
+pub const LINGER: i64 = 3_000_000_000;
+
+/// Receives what the table produces.
+pub trait FlowEvents {
+    /// A request/response exchange completed (or ended unanswered) on `conn`.
+    fn exchange(&mut self, conn: &Connection, ex: Exchange);
+    /// A connection left the table; its streams and HTTP session are finished.
+    fn finished(&mut self, conn: Connection);
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Out-of-order bytes held per direction.
+    pub held_per_stream: usize,
+    /// Keep method, target and Host of every request.
+    pub detail: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            held_per_stream: 4 << 20,
+            detail: false,
+        }
+    }
+}
+
+/// Direction-independent key: the two endpoints in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey(Endpoint, Endpoint);
+
+impl FlowKey {
+    pub fn of(a: Endpoint, b: Endpoint) -> FlowKey {
+        if a <= b {
+            FlowKey(a, b)
+        } else {
+            FlowKey(b, a)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub connections: u64,
+    /// Segments on no known connection that could not start one (a lone ACK or RST).
+    pub stray_segments: u64,
+    pub peak_open: u64,
+}
+
+pub struct FlowTable {
+    map: FxHashMap<FlowKey, Connection>,
+    /// Closed connections in closing order: (closed at, key, id).
+    closing: VecDeque<(Timestamp, FlowKey, u64)>,
+    limits: Limits,
+    pub stats: TableStats,
+}
+
+impl FlowTable {
+    pub fn new(limits: Limits) -> FlowTable {
+        FlowTable {
+            map: FxHashMap::default(),
+            closing: VecDeque::new(),
+            limits,
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Takes one segment, captured at `ts` in frame number `frame`.
+    pub fn segment(
+        &mut self,
+        frame: u64,
+        ts: Timestamp,
+        seg: &Segment<'_>,
+        events: &mut impl FlowEvents,
+    ) {
+        self.expire(ts, events);
+        let key = FlowKey::of(seg.src, seg.dst);
+        let syn_only = seg.has(f::SYN) && !seg.has(f::ACK);
+        if let Some(conn) = self.map.get(&key) {
+            let new_generation = if syn_only {
+                conn.is_new_syn(seg.seq)
+            } else if seg.has(f::SYN) {
+                // A SYN-ACK on a finished connection: its SYN was not captured.
+                conn.closed_at.is_some() && conn.synack.is_none_or(|(isn, _)| isn != seg.seq)
+            } else {
+                false
+            };
+            if new_generation {
+                if let Some(old) = self.map.remove(&key) {
+                    Self::finish(old, events);
+                }
+            }
+        }
+        let conn = match self.map.get_mut(&key) {
+            Some(c) => c,
+            None => {
+                if !(seg.has(f::SYN)
+                    || seg.has(f::FIN)
+                    || !seg.payload.is_empty()
+                    || seg.payload_missing > 0)
+                {
+                    self.stats.stray_segments += 1;
+                    return;
+                }
+                self.stats.connections += 1;
+                let conn = Connection::new(frame, seg, ts, self.limits.detail);
+                self.stats.peak_open = self.stats.peak_open.max(self.map.len() as u64 + 1);
+                self.map.entry(key).or_insert(conn)
+            }
+        };
+        let was_closed = conn.closed_at.is_some();
+        conn.segment(seg, ts, self.limits.held_per_stream);
+        if !conn.http.out.is_empty() {
+            let mut out = std::mem::take(&mut conn.http.out);
+            for ex in out.drain(..) {
+                events.exchange(conn, ex);
+            }
+            conn.http.out = out; // keep the allocation
+        }
+        if !was_closed {
+            if let Some(at) = conn.closed_at {
+                self.closing.push_back((at, key, conn.id));
+            }
+        }
+    }
+
+    /// Finishes connections that closed more than LINGER ago.
+    pub fn expire(&mut self, now: Timestamp, events: &mut impl FlowEvents) {
+        while let Some(&(at, key, id)) = self.closing.front() {
+            if now.0.saturating_sub(at.0) < LINGER {
+                break;
+            }
+            self.closing.pop_front();
+            if self.map.get(&key).is_some_and(|c| c.id == id) {
+                if let Some(conn) = self.map.remove(&key) {
+                    Self::finish(conn, events);
+                }
+            }
+        }
+    }
+
+    /// End of input: every connection still in the table is finished, oldest first.
+    pub fn finish_all(&mut self, events: &mut impl FlowEvents) {
+        let mut conns: Vec<Connection> = self.map.drain().map(|(_, c)| c).collect();
+        conns.sort_by_key(|c| c.id);
+        self.closing.clear();
+        for c in conns {
+            Self::finish(c, events);
+        }
+    }
+
+    fn finish(mut conn: Connection, events: &mut impl FlowEvents) {
+        conn.finish();
+        let out = std::mem::take(&mut conn.http.out);
+        for ex in out {
+            events.exchange(&conn, ex);
+        }
+        events.finished(conn);
+    }
+}

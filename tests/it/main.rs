@@ -1,0 +1,7 @@
+//! Integration tests: the connscope binary over real captures, compared with ground truth
+//! that came from elsewhere (the servers' own logs, public captures, properties).
+
+mod cli;
+mod ground_truth;
+mod schema;
+mod streams;

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""HTTP/1.x test clients used by captures/generate.sh.
+
+Every sub-command talks to one server and exits non-zero if anything is off.
+    seq       HOST PORT PATH...        one HTTPConnection, GET every PATH, close
+    idle      HOST PORT PATH PATH      2 GETs, sleep 2.5 s without closing, close
+    rst       HOST PORT PATH PATH      2 GETs, then close with SO_LINGER {1,0} (RST)
+    midstream HOST PORT READY GO       2 GETs, create READY, wait for GO, 3 GETs 0.2 s apart, close
+    pipeline  HOST PORT                raw socket: 5 GETs in one send(), read 5 responses, close;
+                                       then 3 pipelined GETs, last with Connection: close, read to EOF
+    head304   HOST PORT                HEAD, conditional GET (304), GET /nocontent (204), GET (200)
+"""
+import http.client
+import os
+import socket
+import struct
+import sys
+import time
+
+
+def conn(host, port):
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def get(c, path, method="GET", headers=None, expect=None):
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    print(f"{method} {path} -> {r.status} ({len(body)} bytes)", file=sys.stderr)
+    if expect is not None and r.status != expect:
+        sys.exit(f"unexpected status {r.status} for {method} {path}, wanted {expect}")
+    return r
+
+
+def cmd_seq(host, port, *paths):
+    c = conn(host, port)
+    for p in paths:
+        get(c, p, expect=200)
+    c.close()
+
+
+def cmd_idle(host, port, p1, p2):
+    c = conn(host, port)
+    get(c, p1, expect=200)
+    get(c, p2, expect=200)
+    time.sleep(2.5)  # server keepalive_timeout is 1 s: nginx sends its FIN first
+    c.close()
+
+
+def cmd_rst(host, port, p1, p2):
+    c = conn(host, port)
+    get(c, p1, expect=200)
+    get(c, p2, expect=200)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # abortive close: RST instead of FIN
+
+
+def cmd_midstream(host, port, ready, go):
+    c = conn(host, port)
+    get(c, "/a.txt", expect=200)
+    get(c, "/b.txt", expect=200)
+    open(ready, "w").close()
+    deadline = time.time() + 30
+    while not os.path.exists(go):
+        if time.time() > deadline:
+            sys.exit("midstream: timed out waiting for " + go)
+        time.sleep(0.05)
+    for i, p in enumerate(("/c.txt", "/d.txt", "/e.txt")):
+        if i:
+            time.sleep(0.2)
+        get(c, p, expect=200)
+    c.close()
+
+
+def read_responses(s, n, until_eof=False):
+    """Read n complete responses (Content-Length framed); return their status codes."""
+    buf = b""
+    codes = []
+    while len(codes) < n:
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                sys.exit(f"EOF after {len(codes)} responses")
+            buf += d
+        i = buf.index(b"\r\n\r\n")
+        head = buf[:i].decode("latin-1").split("\r\n")
+        codes.append(int(head[0].split()[1]))
+        cl = 0
+        for h in head[1:]:
+            k, _, v = h.partition(":")
+            if k.strip().lower() == "content-length":
+                cl = int(v)
+        need = i + 4 + cl
+        while len(buf) < need:
+            d = s.recv(65536)
+            if not d:
+                sys.exit("EOF inside a body")
+            buf += d
+        buf = buf[need:]
+    if until_eof:
+        while s.recv(65536):
+            pass
+    return codes
+
+
+def cmd_pipeline(host, port):
+    def req(path, extra=""):
+        return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: connscope-pipeline\r\n{extra}\r\n"
+
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall("".join(req(p) for p in ("/a.txt", "/b.txt", "/c.txt", "/d.txt", "/e.txt")).encode())
+    print("pipeline 1:", read_responses(s, 5), file=sys.stderr)
+    s.close()
+
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall((req("/a.txt") + req("/b.txt") + req("/c.txt", "Connection: close\r\n")).encode())
+    print("pipeline 2:", read_responses(s, 3, until_eof=True), file=sys.stderr)
+    s.close()
+
+
+def cmd_head304(host, port):
+    c = conn(host, port)
+    r = get(c, "/a.txt", method="HEAD", expect=200)
+    lm = r.getheader("Last-Modified")
+    get(c, "/a.txt", headers={"If-Modified-Since": lm}, expect=304)
+    get(c, "/nocontent", expect=204)
+    get(c, "/b.txt", expect=200)
+    c.close()
+
+
+if __name__ == "__main__":
+    globals()["cmd_" + sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,47 @@
+# connscope: `make run` analyzes a bundled capture; `make test` runs every test.
+# Both first install what a fresh Debian machine with Rust lacks.
+
+CARGO ?= cargo
+# Debian packages: libpcap-dev to build, tshark as the tests' second opinion.
+DEB_PACKAGES := libpcap-dev tshark
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all setup build run test lint bench captures clean
+
+all: build
+
+setup:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+build: setup
+	$(CARGO) build --release
+
+run: build
+	./target/release/connscope analyze captures/keepalive.pcap captures/request-cap.pcap captures/proxy-close.pcap
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: setup lint
+	$(CARGO) test --all-targets
+
+# Regenerates captures/ from real servers and clients (root; see captures/README.md).
+captures:
+	bash captures/generate.sh
+
+clean:
+	$(CARGO) clean
+
+# Times connscope against tcptrace and tshark on a large capture of real traffic (made once,
+# cached outside the repo), then runs the criterion benchmarks. See BENCHMARKS.md.
+bench: build
+	bash bench/run.sh
+	$(CARGO) bench --bench hot_paths

@@ -9,16 +9,24 @@
 //! - Damage that leaves a readable prefix (a truncated last record, garbage appended, a bad
 //!   pcapng block length) ends the stream with `Ok(None)` and is reported by `Source::damage()`
 //!   with the byte offset and what was wrong, so the caller can report partial results.
+//! - Errors instead: `NotACapture` (unknown magic; an empty input is an empty capture, not an
+//!   error), `BadHeader` (the file header itself is cut short or inconsistent),
+//!   `UnsupportedLinkType` (from `open` for pcap, from `next_frame` when a pcapng interface
+//!   description with one is reached), `Io`.
+//! - Timestamps: pcap seconds + micro/nanoseconds; pcapng units scaled by `if_tsresol`
+//!   (power of 10 or 2) plus `if_tsoffset`, computed exactly and taken modulo 2^64 ns (exact
+//!   for 1677..2262). Simple Packet Blocks carry no time and get `Timestamp(0)`.
+//! - `Filter` runs libpcap BPF (`pcap_offline_filter`) on frames, compiled once per link type.
 
 use std::fmt;
 use std::path::PathBuf;
 
+#[cfg(test)]
+mod corpus_tests;
 mod filter;
 mod reader;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod corpus_tests;
 
 pub use filter::Filter;
 pub use reader::{FileFormat, Source, DEFAULT_CHUNK, MAX_RECORD};
@@ -38,7 +46,8 @@ impl Timestamp {
     }
     /// Signed difference `self - earlier` in milliseconds.
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1e6
+        // i128: hostile files can put timestamps anywhere in the i64 range.
+        (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1e6
     }
     pub fn saturating_sub_nanos(self, earlier: Timestamp) -> i64 {
         self.0.saturating_sub(earlier.0)

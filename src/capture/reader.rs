@@ -88,11 +88,15 @@ struct Iface {
     link: LinkType,
     snaplen: u32,
     scale: TsScale,
-    /// if_tsoffset in nanoseconds.
+    /// if_tsoffset in nanoseconds (|value| < 2^94, so sums with timestamps fit in i128).
     offset_ns: i128,
 }
 
 impl Iface {
+    /// The time of a packet block's timestamp `units`: nanoseconds since the epoch, computed
+    /// exactly in 128 bits and then taken modulo 2^64 (as Wireshark would print it, modulo
+    /// 2^64 ns). pcapng timestamps are unsigned, and at nanosecond resolution they run past
+    /// i64 in 2262.
     fn timestamp(&self, units: u64) -> Timestamp {
         let ns: i128 = match self.scale {
             TsScale::Mul(m) => units as i128 * m,
@@ -105,12 +109,11 @@ impl Iface {
                 (secs * 1_000_000_000 + frac * 1_000_000_000 / per_sec) as i128
             }
         };
-        Timestamp(saturate(ns + self.offset_ns))
+        // The exact value modulo 2^64: exact for 1677..2262, and beyond that range the
+        // differences between frames stay right (saturating would make them all equal). A
+        // writer that stores a negative time as an unsigned count of units gets it back.
+        Timestamp((ns + self.offset_ns) as i64)
     }
-}
-
-fn saturate(v: i128) -> i64 {
-    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// The scale for an if_tsresol byte.
@@ -345,18 +348,20 @@ impl Source {
             self.start = 0;
             self.end = 0;
         } else if self.buf.len() - self.start < need {
-            // Move the unread tail to the front.
+            // The record does not fit in the rest of the buffer: move the unread tail to
+            // the front.
             self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < need {
-            // A record larger than the buffer: grow to fit it (rounded up to whole chunks).
-            let want = need.div_ceil(self.chunk).saturating_mul(self.chunk);
-            self.buf.resize(want.min(MAX_RECORD.max(need)), 0);
-        }
         while self.avail() < need {
+            if self.end == self.buf.len() {
+                // A record larger than the buffer. Grow by doubling as its bytes actually
+                // arrive, so a bogus length in a short input costs at most twice the input.
+                let new_len = self.buf.len().saturating_mul(2).max(self.chunk).min(need);
+                self.buf.resize(new_len, 0);
+            }
             let end = self.end;
             // Read as much as fits, but never wait for more than this record needs: a live
             // pipe returns what it has.
@@ -394,9 +399,7 @@ impl Source {
             match &mut self.input {
                 Input::File(f) => match (f.stream_position(), f.seek(SeekFrom::End(0))) {
                     (Ok(pos), Ok(end)) => end.saturating_sub(pos),
-                    _ => self
-                        .total_len
-                        .map_or(0, |t| t.saturating_sub(read_so_far)),
+                    _ => self.total_len.map_or(0, |t| t.saturating_sub(read_so_far)),
                 },
                 Input::Stream(r) => {
                     // Count what is left by reading it (into the buffer's spare room).
@@ -445,7 +448,10 @@ impl Source {
             [b'B', b'Z', b'h', ..] => Some("bzip2-compressed; decompress it first"),
             [0xfd, b'7', b'z', b'X', b'Z', ..] => Some("xz-compressed; decompress it first"),
             [b'P', b'K', 3, 4, ..] => Some("a zip archive"),
-            _ if head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => {
+            _ if head
+                .iter()
+                .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+            {
                 Some("looks like text")
             }
             _ => None,
@@ -495,9 +501,7 @@ impl Source {
         };
         let n = self.fill(24)?;
         if n < 24 {
-            return Err(self.bad_header(format!(
-                "pcap file header cut short: {n} of 24 bytes"
-            )));
+            return Err(self.bad_header(format!("pcap file header cut short: {n} of 24 bytes")));
         }
         let h = &self.buf[self.start..self.start + 24];
         let snaplen = rd32(&h[16..], big);
@@ -515,7 +519,11 @@ impl Source {
         self.format = Format::Pcap {
             big,
             nanos: ff == FileFormat::PcapNanos,
-            rec_hdr: if ff == FileFormat::PcapModified { 24 } else { 16 },
+            rec_hdr: if ff == FileFormat::PcapModified {
+                24
+            } else {
+                16
+            },
             snaplen,
             link,
         };
@@ -534,16 +542,16 @@ impl Source {
             PCAPNG_BOM => false,
             x if x.swap_bytes() == PCAPNG_BOM => true,
             x => {
-                return Err(self.bad_header(format!(
-                    "pcapng byte-order magic is {x:08x}, not 1a2b3c4d"
-                )))
+                return Err(
+                    self.bad_header(format!("pcapng byte-order magic is {x:08x}, not 1a2b3c4d"))
+                )
             }
         };
         let len = rd32(&b[4..], big) as usize;
-        if len < 28 || len % 4 != 0 || len > MAX_RECORD {
-            return Err(self.bad_header(format!(
-                "pcapng section header has bad block length {len}"
-            )));
+        if len < 28 || !len.is_multiple_of(4) || len > MAX_RECORD {
+            return Err(
+                self.bad_header(format!("pcapng section header has bad block length {len}"))
+            );
         }
         let n = self.fill(len)?;
         if n < len {
@@ -601,7 +609,7 @@ impl Source {
         if caplen > limit || caplen as usize > MAX_RECORD - rec_hdr {
             self.set_damage(
                 offset,
-                format!("bogus record: captured length {caplen} exceeds snaplen {snaplen}"),
+                format!("bogus record: captured length {caplen} with snaplen {snaplen}"),
             );
             return Ok(None);
         }
@@ -669,7 +677,7 @@ impl Source {
             let len32 = rd32(&b[4..], order);
             let len = len32 as usize;
             let min = if btype == PCAPNG_SHB { 28 } else { 12 };
-            if len < min || len % 4 != 0 || len > MAX_RECORD {
+            if len < min || !len.is_multiple_of(4) || len > MAX_RECORD {
                 self.set_damage(
                     offset,
                     format!("bad block length {len32} (block type {btype:#x})"),
@@ -732,8 +740,8 @@ impl Source {
                     } else {
                         u32::from(rd16(body, big))
                     };
-                    let units = (u64::from(rd32(&body[4..], big)) << 32)
-                        | u64::from(rd32(&body[8..], big));
+                    let units =
+                        (u64::from(rd32(&body[4..], big)) << 32) | u64::from(rd32(&body[8..], big));
                     let caplen = rd32(&body[12..], big);
                     let orig_len = rd32(&body[16..], big);
                     if caplen as usize > body.len() - 20 {
@@ -748,7 +756,9 @@ impl Source {
                     let Some(iface) = self.iface(if_id) else {
                         self.set_damage(
                             offset,
-                            format!("packet block names interface {if_id}, which was not described"),
+                            format!(
+                                "packet block names interface {if_id}, which was not described"
+                            ),
                         );
                         return Ok(None);
                     };
@@ -764,7 +774,10 @@ impl Source {
                 }
                 BT_SPB => {
                     if body.len() < 4 {
-                        self.set_damage(offset, format!("simple packet block too short ({len} bytes)"));
+                        self.set_damage(
+                            offset,
+                            format!("simple packet block too short ({len} bytes)"),
+                        );
                         return Ok(None);
                     }
                     let orig_len = rd32(body, big);

@@ -2,8 +2,8 @@
 # Both first install what a fresh Debian machine with Rust lacks.
 
 CARGO ?= cargo
-# Debian packages: libpcap-dev to build, tshark as the tests' second opinion.
-DEB_PACKAGES := libpcap-dev tshark
+# Debian packages: libpcap-dev to build; tshark (second opinion) and time (peak RSS) for tests.
+DEB_PACKAGES := libpcap-dev tshark time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build run test lint bench captures clean

@@ -53,6 +53,15 @@ pub struct AnalyzeArgs {
     /// Out-of-order bytes held per TCP direction before a hole is declared lost.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub max_held_bytes: usize,
+    /// Out-of-order bytes held by all connections together.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_held_total: usize,
+    /// Connections tracked at once; past it half-open, then longest-idle ones are evicted.
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub max_connections: usize,
+    /// A request head that takes longer than this to arrive is reported as slow-headers.
+    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
+    pub slow_headers_ms: f64,
 }
 
 impl AnalyzeArgs {
@@ -61,6 +70,12 @@ impl AnalyzeArgs {
             return Err(format!(
                 "--time-wait must be a number of seconds >= 0, not {}",
                 self.time_wait
+            ));
+        }
+        if !(self.slow_headers_ms.is_finite() && self.slow_headers_ms >= 0.0) {
+            return Err(format!(
+                "--slow-headers-ms must be >= 0, not {}",
+                self.slow_headers_ms
             ));
         }
         let stdin_count = self.files.iter().filter(|p| p.as_os_str() == "-").count();
@@ -74,9 +89,12 @@ impl AnalyzeArgs {
                 time_wait_secs: self.time_wait,
                 requests: self.requests,
                 keep_connections: self.format == Format::Json,
+                slow_headers_ms: self.slow_headers_ms,
             },
             limits: Limits {
                 held_per_stream: self.max_held_bytes,
+                held_total: self.max_held_total,
+                max_connections: self.max_connections.max(1),
                 detail: self.requests,
             },
         })

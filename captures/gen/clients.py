@@ -9,6 +9,9 @@ Every sub-command talks to one server and exits non-zero if anything is off.
     pipeline  HOST PORT                raw socket: 5 GETs in one send(), read 5 responses, close;
                                        then 3 pipelined GETs, last with Connection: close, read to EOF
     head304   HOST PORT                HEAD, conditional GET (304), GET /nocontent (204), GET (200)
+    slowloris HOST PORT                GET /a.txt; then GET /b.txt with its head sent in 20 pieces
+                                       0.08 s apart (1.6 s, under nginx's 2 s); close. Then a second connection that trickles
+                                       a head it never finishes until the server closes it.
 """
 import http.client
 import os
@@ -101,6 +104,41 @@ def read_responses(s, n, until_eof=False):
         while s.recv(65536):
             pass
     return codes
+
+
+def cmd_slowloris(host, port):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: slow\r\n\r\n")
+    if read_responses(s, 1) != [200]:
+        sys.exit("slowloris: first response")
+    head = b"GET /b.txt HTTP/1.1\r\nHost: slow\r\nUser-Agent: slowloris-test\r\nX-Pad: " + b"p" * 40 + b"\r\n\r\n"
+    step = -(-len(head) // 20)
+    for i in range(0, len(head), step):
+        s.sendall(head[i:i + step])
+        time.sleep(0.08)
+    if read_responses(s, 1) != [200]:
+        sys.exit("slowloris: second response")
+    s.close()
+    # Never finished: one header line every 0.5 s until the server gives up.
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"GET /c.txt HTTP/1.1\r\nHost: slow\r\n")
+    try:
+        for i in range(20):
+            time.sleep(0.5)
+            s.sendall(b"X-Slow-%d: 1\r\n" % i)
+            if s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                break
+    except (BlockingIOError,):
+        pass
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
 
 
 def cmd_pipeline(host, port):

@@ -49,6 +49,8 @@ pub struct Config {
     pub requests: bool,
     /// Keep every connection record for a single document (`--format json`).
     pub keep_connections: bool,
+    /// A request head slower than this is reported (slow-headers).
+    pub slow_headers_ms: f64,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             time_wait_secs: 60.0,
             requests: false,
             keep_connections: false,
+            slow_headers_ms: 1000.0,
         }
     }
 }
@@ -218,7 +221,7 @@ impl<O: Output> FlowEvents for Analyzer<O> {
     }
 
     fn finished(&mut self, conn: Connection) {
-        let rec = ConnRecord::build(&conn);
+        let rec = ConnRecord::build(&conn, self.cfg.slow_headers_ms);
         let client = conn.client_side();
         let server = conn.ends[1 - client];
         if let (Some(side), Some(t0), Some(t1)) = (rec.time_wait, conn.fin[0], conn.fin[1]) {

@@ -64,6 +64,11 @@ pub struct ConnRecord {
     pub hosts: Vec<String>,
     pub tcp: TcpCounters,
     pub http_errors: BTreeMap<&'static str, u32>,
+    /// How long the slowest request head took to arrive, when it passed the slow-headers
+    /// threshold (slowloris).
+    pub slow_headers_ms: Option<f64>,
+    /// Evicted from the table (connection limit) before it ended.
+    pub evicted: bool,
     /// Exchanges of this connection, with `--requests` in `json` format only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchanges: Option<Vec<RequestRecord>>,
@@ -99,6 +104,12 @@ pub fn side_name(side: usize, client: usize) -> &'static str {
 /// Why the connection ended, from what the last exchange said and who closed.
 pub fn close_reason(c: &Connection) -> &'static str {
     let Some((_, kind, _)) = c.first_close else {
+        if c.evicted {
+            return "evicted";
+        }
+        if c.half_open() {
+            return "half_open";
+        }
         return "open";
     };
     if let Some(s) = c.http.switched {
@@ -107,14 +118,14 @@ pub fn close_reason(c: &Connection) -> &'static str {
     if kind == CloseKind::Rst {
         return "reset";
     }
+    if c.http.at_close.is_some_and(|a| a.in_flight > 0) {
+        return "in_flight";
+    }
     if !c.http.protocol.is_http1() {
         return "not_http";
     }
     if c.http.stats.requests == 0 {
         return "unused";
-    }
-    if c.http.at_close.is_some_and(|a| a.in_flight > 0) {
-        return "in_flight";
     }
     let Some(last) = c.http.last else {
         return "in_flight";
@@ -144,7 +155,8 @@ pub fn close_reason(c: &Connection) -> &'static str {
 }
 
 impl ConnRecord {
-    pub fn build(c: &Connection) -> ConnRecord {
+    /// `slow_headers_ms`: the threshold above which a request head is reported as slow.
+    pub fn build(c: &Connection, slow_headers_ms: f64) -> ConnRecord {
         let client = c.client_side();
         let server = 1 - client;
         let (closed_by, close) = match c.first_close {
@@ -211,6 +223,9 @@ impl ConnRecord {
                 .iter()
                 .map(|(e, n)| (e.name(), n))
                 .collect(),
+            slow_headers_ms: Some(c.http.stats.slowest_request_head_ms)
+                .filter(|&ms| ms >= slow_headers_ms),
+            evicted: c.evicted,
             exchanges: None,
         }
     }

@@ -261,6 +261,7 @@ pub struct Totals {
     time_wait: BySide,
     tcp: TcpCounters,
     http_errors: BTreeMap<&'static str, u64>,
+    slow_headers: u64,
 }
 
 impl Totals {
@@ -293,6 +294,7 @@ impl Totals {
         t.zero_window_probes += r.tcp.zero_window_probes;
         t.syn_retransmits += r.tcp.syn_retransmits;
         merge_errors(&mut self.http_errors, errors);
+        self.slow_headers += u64::from(r.slow_headers_ms.is_some());
     }
 
     pub(crate) fn summary<O: Output>(
@@ -339,6 +341,12 @@ impl Totals {
             skipped: a.skipped,
             stray_segments: table.stray_segments,
             peak_open_connections: table.peak_open,
+            slow_headers: self.slow_headers,
+            limits: Limits {
+                evicted: table.evicted,
+                evicted_half_open: table.evicted_half_open,
+                held_overflows: table.held_overflows,
+            },
             damage,
         }
     }
@@ -378,7 +386,20 @@ pub struct Summary {
     pub skipped: Skipped,
     pub stray_segments: u64,
     pub peak_open_connections: u64,
+    /// Connections whose slowest request head passed the slow-headers threshold.
+    pub slow_headers: u64,
+    /// What the state limits cost: when non-zero, some figures are partial.
+    pub limits: Limits,
     pub damage: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections finished early to stay under the connection limit (half-open first).
+    pub evicted: u64,
+    pub evicted_half_open: u64,
+    /// Times the total out-of-order limit made a connection give up on its holes.
+    pub held_overflows: u64,
 }
 
 /// Everything one analysis produced.

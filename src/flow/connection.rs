@@ -51,6 +51,8 @@ pub struct Connection {
     /// Both FINs seen, or a RST: the connection is over (it may linger for late packets).
     pub closed_at: Option<Timestamp>,
     pub finished: bool,
+    /// Removed from the table to respect the connection limit, before it ended.
+    pub evicted: bool,
 }
 
 /// Adapts the HTTP session to receive one direction's stream.
@@ -97,6 +99,7 @@ impl Connection {
             http: Session::new(client, detail),
             closed_at: None,
             finished: false,
+            evicted: false,
         }
     }
 
@@ -236,13 +239,35 @@ impl Connection {
         }
     }
 
+    /// Out-of-order bytes held in both directions.
+    pub fn held_bytes(&self) -> usize {
+        self.streams[0].held_bytes() + self.streams[1].held_bytes()
+    }
+
+    /// Gives up on every hole in both directions (a memory limit was reached).
+    pub fn drop_holes(&mut self) {
+        for side in 0..2 {
+            let mut sink = ToHttp {
+                http: &mut self.http,
+                side,
+                ts: self.last_ts,
+            };
+            self.streams[side].drop_holes(&mut sink);
+        }
+    }
+
+    /// A SYN was seen and nothing answered it (a SYN flood leaves many of these).
+    pub fn half_open(&self) -> bool {
+        self.syn.is_some() && self.synack.is_none() && self.packets[1] == 0
+    }
+
     /// The connection leaves the table: end the streams and the HTTP session.
     pub fn finish(&mut self) {
         if self.finished {
             return;
         }
         self.end_streams(self.last_ts);
-        self.http.finish();
+        self.http.finish(self.last_ts);
         self.finished = true;
     }
 

@@ -229,6 +229,16 @@ impl Reassembler {
         }
     }
 
+    /// Gives up on every hole: what is held is delivered now, the holes before it reported as
+    /// gaps. Used when memory limits are reached.
+    pub fn drop_holes(&mut self, sink: &mut impl StreamSink) {
+        if let Some(last) = self.held.last() {
+            let end = last.end();
+            self.skip_until(end, sink);
+            self.check_fin(sink);
+        }
+    }
+
     /// End of the stream without a FIN in order (RST, end of capture, eviction): what is held
     /// is delivered with the holes before it reported as gaps.
     pub fn flush(&mut self, sink: &mut impl StreamSink) {

@@ -30,6 +30,11 @@ pub trait FlowEvents {
 pub struct Limits {
     /// Out-of-order bytes held per direction.
     pub held_per_stream: usize,
+    /// Out-of-order bytes held by all connections together.
+    pub held_total: usize,
+    /// Connections tracked at once; past it, half-open ones and then the longest idle are
+    /// evicted (finished early, and counted).
+    pub max_connections: usize,
     /// Keep method, target and Host of every request.
     pub detail: bool,
 }
@@ -38,13 +43,15 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             held_per_stream: 4 << 20,
+            held_total: 256 << 20,
+            max_connections: 500_000,
             detail: false,
         }
     }
 }
 
 /// Direction-independent key: the two endpoints in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey(Endpoint, Endpoint);
 
 impl FlowKey {
@@ -63,6 +70,12 @@ pub struct TableStats {
     /// Segments on no known connection that could not start one (a lone ACK or RST).
     pub stray_segments: u64,
     pub peak_open: u64,
+    /// Connections finished early to stay under `max_connections`, and how many of them
+    /// were half-open.
+    pub evicted: u64,
+    pub evicted_half_open: u64,
+    /// Times the total out-of-order limit made a connection give up on its holes.
+    pub held_overflows: u64,
 }
 
 pub struct FlowTable {
@@ -70,6 +83,7 @@ pub struct FlowTable {
     /// Closed connections in closing order: (closed at, key, id).
     closing: VecDeque<(Timestamp, FlowKey, u64)>,
     limits: Limits,
+    held_total: usize,
     pub stats: TableStats,
 }
 
@@ -79,6 +93,7 @@ impl FlowTable {
             map: FxHashMap::default(),
             closing: VecDeque::new(),
             limits,
+            held_total: 0,
             stats: TableStats::default(),
         }
     }
@@ -109,6 +124,7 @@ impl FlowTable {
             };
             if new_generation {
                 if let Some(old) = self.map.remove(&key) {
+                    self.held_total -= old.held_bytes();
                     Self::finish(old, events);
                 }
             }
@@ -124,6 +140,9 @@ impl FlowTable {
                     self.stats.stray_segments += 1;
                     return;
                 }
+                if self.map.len() >= self.limits.max_connections.max(1) {
+                    self.evict(events);
+                }
                 self.stats.connections += 1;
                 let conn = Connection::new(frame, seg, ts, self.limits.detail);
                 self.stats.peak_open = self.stats.peak_open.max(self.map.len() as u64 + 1);
@@ -131,7 +150,15 @@ impl FlowTable {
             }
         };
         let was_closed = conn.closed_at.is_some();
+        let held_before = conn.held_bytes();
         conn.segment(seg, ts, self.limits.held_per_stream);
+        self.held_total = self.held_total + conn.held_bytes() - held_before;
+        if self.held_total > self.limits.held_total {
+            let held = conn.held_bytes();
+            conn.drop_holes();
+            self.held_total -= held - conn.held_bytes();
+            self.stats.held_overflows += 1;
+        }
         if !conn.http.out.is_empty() {
             let mut out = std::mem::take(&mut conn.http.out);
             for ex in out.drain(..) {
@@ -146,6 +173,28 @@ impl FlowTable {
         }
     }
 
+    /// Makes room: finishes the tenth of the table that matters least: half-open connections
+    /// first (a SYN flood), then those idle the longest. Batching keeps the cost per new
+    /// connection constant.
+    fn evict(&mut self, events: &mut impl FlowEvents) {
+        let mut order: Vec<(bool, Timestamp, FlowKey)> = self
+            .map
+            .iter()
+            .map(|(k, c)| (!c.half_open(), c.last_ts, *k))
+            .collect();
+        let n = (order.len() / 10).max(1);
+        order.select_nth_unstable(n - 1);
+        for &(_, _, key) in &order[..n] {
+            if let Some(mut conn) = self.map.remove(&key) {
+                self.stats.evicted += 1;
+                self.stats.evicted_half_open += u64::from(conn.half_open());
+                self.held_total -= conn.held_bytes();
+                conn.evicted = true;
+                Self::finish(conn, events);
+            }
+        }
+    }
+
     /// Finishes connections that closed more than LINGER ago.
     pub fn expire(&mut self, now: Timestamp, events: &mut impl FlowEvents) {
         while let Some(&(at, key, id)) = self.closing.front() {
@@ -155,6 +204,7 @@ impl FlowTable {
             self.closing.pop_front();
             if self.map.get(&key).is_some_and(|c| c.id == id) {
                 if let Some(conn) = self.map.remove(&key) {
+                    self.held_total -= conn.held_bytes();
                     Self::finish(conn, events);
                 }
             }
@@ -166,6 +216,7 @@ impl FlowTable {
         let mut conns: Vec<Connection> = self.map.drain().map(|(_, c)| c).collect();
         conns.sort_by_key(|c| c.id);
         self.closing.clear();
+        self.held_total = 0;
         for c in conns {
             Self::finish(c, events);
         }

@@ -97,7 +97,7 @@ pub struct CloseContext {
     pub idle_ms: Option<f64>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SessionStats {
     pub requests: u64,
     /// Final responses (1xx not included).
@@ -106,6 +106,9 @@ pub struct SessionStats {
     pub unanswered: u32,
     pub resyncs: u32,
     pub errors: ErrorCounts,
+    /// The longest a request head took from its first byte to its end (or, unfinished, to
+    /// the connection's close): the slowloris shape.
+    pub slowest_request_head_ms: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,7 +305,18 @@ impl Session {
         if self.at_close.is_some() {
             return;
         }
-        let in_flight = self.pending.len() as u32 + u32::from(self.current.is_some());
+        let mut in_flight = self.pending.len() as u32 + u32::from(self.current.is_some());
+        if let Some(r) = self.requests_side {
+            let h = &self.halves[r];
+            let partial_head = h.state == State::Head && !h.buf.is_empty();
+            if partial_head {
+                let ms = ts.millis_since(h.buf_ts);
+                self.stats.slowest_request_head_ms = self.stats.slowest_request_head_ms.max(ms);
+            }
+            if partial_head {
+                in_flight += 1;
+            }
+        }
         let idle_ms = match (in_flight, self.last_response_end) {
             (0, Some(end)) => Some(ts.millis_since(end).max(0.0)),
             _ => None,
@@ -310,8 +324,16 @@ impl Session {
         self.at_close = Some(CloseContext { in_flight, idle_ms });
     }
 
-    /// End of the connection: what is unfinished is reported as such.
-    pub fn finish(&mut self) {
+    /// End of the connection (its last packet at `ts`): what is unfinished is reported.
+    pub fn finish(&mut self, ts: Timestamp) {
+        if let Some(r) = self.requests_side {
+            let h = &self.halves[r];
+            if h.state == State::Head && !h.buf.is_empty() {
+                let ms = ts.millis_since(h.buf_ts);
+                self.stats.slowest_request_head_ms = self.stats.slowest_request_head_ms.max(ms);
+                self.stats.errors.add(HttpError::Unfinished);
+            }
+        }
         if let Some(mut ex) = self.current.take() {
             ex.complete = false;
             self.out.push(ex);
@@ -444,6 +466,11 @@ impl Session {
             Some(end) => {
                 let mut buf = std::mem::take(&mut h.buf);
                 let head_ts = h.buf_ts;
+                if self.requests_side == Some(side) {
+                    let ms = ts.millis_since(head_ts);
+                    let slowest = &mut self.stats.slowest_request_head_ms;
+                    *slowest = slowest.max(ms);
+                }
                 let used = self.on_head(side, &buf[..end], head_ts);
                 if used < end {
                     // Rejected head: look for a start line in the rest of it.

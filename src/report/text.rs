@@ -205,6 +205,30 @@ fn summary(out: &mut String, s: &Summary, style: &Style) {
             ),
         );
     }
+    if s.slow_headers > 0 {
+        wrapped(
+            out,
+            "  slow headers  ",
+            &format!(
+                "{} connections sent a request head slowly (slowloris shape; see slow_headers_ms)",
+                count(s.slow_headers)
+            ),
+        );
+    }
+    let l = &s.limits;
+    if l.evicted + l.held_overflows > 0 {
+        wrapped(
+            out,
+            "  LIMITS HIT    ",
+            &format!(
+                "{} connections evicted ({} half-open), {} times out-of-order data \
+                 given up: figures are partial (--max-connections, --max-held-total)",
+                count(l.evicted),
+                count(l.evicted_half_open),
+                count(l.held_overflows)
+            ),
+        );
+    }
     for d in &s.damage {
         wrapped(out, "  DAMAGED       ", d);
     }

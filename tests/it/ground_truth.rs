@@ -19,6 +19,7 @@ struct LogLine {
     connection_requests: u64,
     msec: f64,
     request: String,
+    status: u16,
 }
 
 fn parse_log(text: &str) -> Vec<LogLine> {
@@ -34,8 +35,20 @@ fn parse_log(text: &str) -> Vec<LogLine> {
                 connection_requests: f[5].parse().unwrap(),
                 msec: f[6].parse().unwrap(),
                 request: f[7].split('"').nth(1).unwrap_or("").to_string(),
+                status: f[7]
+                    .split('"')
+                    .nth(2)
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap(),
             }
         })
+        // nginx logs a head that timed out (client_header_timeout) as a 408 request; it was
+        // never sent in full, and connscope reports it as an unfinished head instead.
+        .filter(|l| l.status != 408)
         .collect()
 }
 
@@ -139,6 +152,7 @@ const SCENARIOS: &[&str] = &[
     "head-304-204",
     "expect-100",
     "rst",
+    "slowloris",
 ];
 
 fn run(name: &str) -> (Report, Vec<LogLine>) {
@@ -165,7 +179,7 @@ fn request_counts_equal_nginx_connection_requests() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn conn_on<'a>(r: &'a Report, client_port: u16) -> &'a Connection {
+fn conn_on(r: &Report, client_port: u16) -> &Connection {
     r.connections
         .iter()
         .find(|c| c.client_port() == client_port)
@@ -339,4 +353,80 @@ fn handshake_rtt_is_measured() {
         let rtt = c.handshake_rtt_ms.expect("handshake seen");
         assert!((0.0..50.0).contains(&rtt), "loopback RTT {rtt} ms");
     }
+}
+
+#[test]
+fn proxy_keeps_clients_alive_but_not_its_upstream() {
+    // haproxy (option http-server-close) on 18014 in front of nginx on 18114. Client side
+    // truth: haproxy's log, one line per request with the client's port. Upstream truth: the
+    // nginx log (checked in request_counts_equal_nginx_connection_requests).
+    let (r, nginx) = run("proxy-close");
+    let haproxy = fs::read_to_string(capture("proxy-close.haproxy.log")).unwrap();
+    let mut per_port: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut frontend = 0;
+    for line in haproxy.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(' ').collect();
+        *per_port.entry(f[1].parse().unwrap()).or_default() += 1;
+        frontend = f[3].parse::<u16>().unwrap();
+    }
+    let client_side: Vec<&Connection> = r
+        .connections
+        .iter()
+        .filter(|c| c.server_port() == frontend)
+        .collect();
+    assert_eq!(client_side.len(), per_port.len());
+    for c in &client_side {
+        assert_eq!(
+            Some(&c.requests),
+            per_port.get(&c.client_port()),
+            "{}",
+            c.client
+        );
+    }
+    let upstream = nginx[0].server_port;
+    let server = |port: u16| {
+        r.servers
+            .iter()
+            .find(|s| crate::schema::port(&s.server) == port)
+            .unwrap()
+    };
+    assert_eq!(
+        server(upstream).reuse_ratio,
+        0.0,
+        "one request per upstream connection"
+    );
+    assert_eq!(server(upstream).connections as usize, nginx.len());
+    assert!(
+        server(frontend).reuse_ratio > 0.8,
+        "clients reuse their connections"
+    );
+}
+
+#[test]
+fn slow_request_heads_are_reported_with_their_duration() {
+    // nginx client_header_timeout 2s. The first connection's second head arrives in 20 pieces
+    // 80 ms apart; the second connection never finishes its head and nginx closes it (logged
+    // as 408).
+    let (r, log) = run("slowloris");
+    let raw = fs::read_to_string(capture("slowloris.nginx.log")).unwrap();
+    let timed_out: Vec<u16> = raw
+        .lines()
+        .filter(|l| l.contains("\" 408 "))
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(timed_out.len(), 1);
+    let slow = conn_on(&r, log[0].client_port);
+    assert_eq!(slow.requests, 2);
+    let ms = slow.slow_headers_ms.expect("slow head reported");
+    assert!((1000.0..2000.0).contains(&ms), "trickled head took {ms} ms");
+    let stuck = conn_on(&r, timed_out[0]);
+    assert_eq!(stuck.requests, 0);
+    assert_eq!(stuck.closed_by.as_deref(), Some("server"));
+    assert_eq!(stuck.close_reason, "in_flight");
+    let ms = stuck.slow_headers_ms.expect("unfinished head reported");
+    assert!(
+        (1950.0..2500.0).contains(&ms),
+        "nginx gave up after {ms} ms"
+    );
+    assert_eq!(r.summary.slow_headers, 2);
 }

@@ -3,5 +3,6 @@
 
 mod cli;
 mod ground_truth;
+mod limits;
 mod schema;
 mod streams;

@@ -49,6 +49,8 @@ pub struct Connection {
     pub hosts: Vec<String>,
     pub tcp: BTreeMap<String, u64>,
     pub http_errors: BTreeMap<String, u32>,
+    pub slow_headers_ms: Option<f64>,
+    pub evicted: bool,
     pub exchanges: Option<Vec<Request>>,
 }
 
@@ -143,6 +145,8 @@ pub struct Summary {
     pub skipped: BTreeMap<String, u64>,
     pub stray_segments: u64,
     pub peak_open_connections: u64,
+    pub slow_headers: u64,
+    pub limits: BTreeMap<String, u64>,
     pub damage: Vec<String>,
 }
 

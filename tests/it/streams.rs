@@ -212,4 +212,3 @@ proptest! {
         prop_assert!(missing <= lost * 6 + lost, "missing {} after losing {} pieces", missing, lost);
     }
 }
-

@@ -15,7 +15,7 @@ fn run(client: Option<usize>, script: &[(usize, &[u8])], step: usize) -> Session
             s.data(*side, piece, t(i as i64 * 10));
         }
     }
-    s.finish();
+    s.finish(t(1_000_000));
     s
 }
 
@@ -234,7 +234,7 @@ fn gap_in_body_keeps_framing_gap_in_head_resyncs() {
     s.data(C, b"ader: y\r\n\r\n", t(8));
     s.data(C, REQ, t(9));
     s.data(S, RESP, t(10));
-    s.finish();
+    s.finish(t(1_000_000));
     assert_eq!(s.stats.requests, 3);
     assert_eq!(s.stats.resyncs, 1);
     assert_eq!(
@@ -296,7 +296,7 @@ fn unanswered_requests_are_reported() {
     s.data(S, RESP, t(1));
     s.closing(t(1001));
     s.data(C, REQ, t(1002));
-    s.finish();
+    s.finish(t(1_000_000));
     assert_eq!(s.stats.unanswered, 1);
     let ctx = s.at_close.unwrap();
     assert_eq!(ctx.in_flight, 0);
@@ -315,7 +315,7 @@ fn response_before_a_lost_request_keeps_the_connection() {
     s.data(C, b"eep-Alive\r\nHost: h\r\n\r\n", t(1));
     s.data(C, REQ, t(2));
     s.data(S, RESP, t(3));
-    s.finish();
+    s.finish(t(1_000_000));
     assert_eq!(s.stats.requests, 1);
     assert_eq!(s.stats.responses, 1);
     assert_eq!(s.protocol, Protocol::Http11);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::analysis::summary::{Ttfb, TtfbSplit};
+use crate::analysis::summary::{Ttfb, TtfbSplit, RPC_BUCKETS};
 use crate::analysis::{Report, ServerOut, Summary};
 
 /// Servers shown in full; the rest are summed on one line.
@@ -86,9 +86,18 @@ fn wrapped(out: &mut String, label: &str, text: &str) {
     out.push('\n');
 }
 
+/// Milliseconds with enough digits to tell loopback latencies apart.
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 fn ttfb_cell(t: &Option<Ttfb>) -> String {
     match t {
-        Some(t) => format!("{:.1}/{:.1}", t.p50, t.p95),
+        Some(t) => format!("{}/{}", ms(t.p50), ms(t.p95)),
         None => "-".into(),
     }
 }
@@ -249,11 +258,13 @@ fn server(out: &mut String, s: &ServerOut) {
     if !s.hosts.is_empty() {
         wrapped(out, "    hosts      ", &s.hosts.join(" "));
     }
-    let hist: Vec<String> = s
-        .requests_per_connection
+    // In bucket order (the JSON object's keys sort as text: "11-100" before "3-5").
+    let hist: Vec<String> = RPC_BUCKETS
         .iter()
-        .filter(|(_, &n)| n > 0)
-        .map(|(k, n)| format!("{k}:{}", count(*n)))
+        .filter_map(|(label, _, _)| {
+            let n = *s.requests_per_connection.get(label)?;
+            (n > 0).then(|| format!("{label}:{}", count(n)))
+        })
         .collect();
     wrapped(out, "    reqs/conn  ", &hist.join(" "));
     wrapped(out, "    closes     ", &pairs(&s.close_reasons));

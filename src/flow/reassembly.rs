@@ -121,6 +121,12 @@ impl Reassembler {
         sink: &mut impl StreamSink,
     ) {
         let len = (data.len() as u32).saturating_add(missing);
+        if self.next.is_none() && len <= 1 && !fin {
+            // A stream picked up mid-way whose first segment is a single byte: a TCP
+            // keep-alive probe (seq = next - 1), not the start of the data.
+            self.stats.keepalive_probes += 1;
+            return;
+        }
         let next = *self.next.get_or_insert(seq);
         if self.ended {
             self.stats.after_fin_bytes += u64::from(len);
@@ -573,6 +579,17 @@ mod tests {
         assert!(r.held_bytes() <= 50);
         assert_eq!(r.stats.gap_bytes, 10);
         assert!(c.out.starts_with(b"??????????xxxx"));
+    }
+
+    /// scapy http_chunk.pcap: a connection picked up mid-stream whose first client segment
+    /// is a keep-alive probe byte; starting the stream there put a NUL before the request.
+    #[test]
+    fn single_byte_first_segment_mid_stream_is_a_probe() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.segment(Seq(ISN).plus(99), b"\0", 0, false, false, LIMIT, &mut c);
+        r.segment(Seq(ISN).plus(100), b"GET", 0, false, false, LIMIT, &mut c);
+        assert_eq!(c.out, b"GET");
+        assert_eq!(r.stats.keepalive_probes, 1);
     }
 
     #[test]

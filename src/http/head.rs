@@ -67,7 +67,13 @@ fn map_err(e: httparse::Error) -> HttpError {
 pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
+    // RFC 9112 section 3: recipients may accept runs of whitespace between the elements.
+    let config = {
+        let mut c = httparse::ParserConfig::default();
+        c.allow_multiple_spaces_in_request_line_delimiters(true);
+        c
+    };
+    match config.parse_request(&mut req, head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HttpError::MalformedHead),
         Err(e) => return Err(map_err(e)),
@@ -99,7 +105,13 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HttpError> {
 pub fn parse_response(head: &[u8]) -> Result<Response, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(head) {
+    let config = {
+        let mut c = httparse::ParserConfig::default();
+        c.allow_multiple_spaces_in_response_status_delimiters(true)
+            .allow_obsolete_multiline_headers_in_responses(true);
+        c
+    };
+    match config.parse_response(&mut resp, head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HttpError::MalformedHead),
         Err(e) => return Err(map_err(e)),
@@ -178,6 +190,36 @@ fn read_field(f: &mut Fields, name: &str, value: &[u8]) {
             }
         }
     }
+}
+
+/// A copy of a head with obs-fold line continuations (CRLF or LF followed by SP or HTAB)
+/// replaced by spaces, if it has any (RFC 9112 section 5.2).
+pub fn unfold(head: &[u8]) -> Option<Vec<u8>> {
+    let folded = head
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w[0] == b'\n' && matches!(w[1], b' ' | b'\t') && i + 2 < head.len());
+    if !folded {
+        return None;
+    }
+    let mut out = Vec::with_capacity(head.len());
+    let mut i = 0;
+    while i < head.len() {
+        let b = head[i];
+        let eol = match (b, head.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\n', _) => 1,
+            _ => 0,
+        };
+        if eol > 0 && matches!(head.get(i + eol), Some(b' ' | b'\t')) {
+            out.push(b' ');
+            i += eol;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    Some(out)
 }
 
 /// Cheap test for "this could be the start of a request line": a method token then a space.

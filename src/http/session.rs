@@ -187,6 +187,8 @@ pub struct Session {
     last_response_end: Option<Timestamp>,
     next_index: u32,
     detail: bool,
+    /// The server sent non-HTTP bytes before the client sent anything.
+    server_first: bool,
 }
 
 impl Session {
@@ -226,6 +228,7 @@ impl Session {
             last_response_end: None,
             next_index: 0,
             detail,
+            server_first: false,
         };
         if let Some(c) = client {
             s.halves[1 - c].want = Want::Response;
@@ -273,15 +276,29 @@ impl Session {
             State::Body(mut body) => match body.gap(len) {
                 Ok(Step::More) => h.state = State::Body(body),
                 Ok(Step::Done(_)) => self.body_done(side, ts),
-                Err(e) => self.error(side, e, ts),
+                Err(e) => {
+                    self.error(side, e, ts);
+                    self.after_gap(side);
+                }
             },
             State::Resync => {
                 h.buf.clear();
-                h.line_start = false;
+                self.after_gap(side);
             }
             State::Head | State::Detect => {
                 self.error(side, HttpError::LostFraming, ts);
+                self.after_gap(side);
             }
+        }
+    }
+
+    /// The first byte after a hole may begin a message (a capture often loses whole
+    /// segments, and segments often start messages): let resync try it as a line start.
+    /// Only a whole, well-formed start line is taken, so a mid-line position costs nothing.
+    fn after_gap(&mut self, side: usize) {
+        let h = &mut self.halves[side];
+        if h.state == State::Resync {
+            h.line_start = true;
         }
     }
 
@@ -374,8 +391,13 @@ impl Session {
             }
             let first_bytes = self.halves[side].scanned == 0;
             if *client == State::Detect && first_bytes && !could_start(input, Want::Response) {
-                // The server spoke first, and not HTTP (an SSH or SMTP banner, say).
-                self.ignore_both(Protocol::Unknown);
+                // The server spoke first, and not HTTP: an SSH or SMTP banner, or an h2
+                // server's SETTINGS racing the client's preface. The client's first bytes
+                // will tell which; this side is not HTTP/1.x in any case.
+                self.server_first = true;
+                let h = &mut self.halves[side];
+                h.state = State::Ignore;
+                h.buf = Vec::new();
                 return input.len();
             }
             self.halves[side].scanned += input.len() as u64;
@@ -404,6 +426,11 @@ impl Session {
                 return take;
             }
             self.ignore_both(Protocol::Tls);
+            return input.len();
+        }
+        if self.server_first {
+            // A server-first protocol that is neither h2 nor TLS.
+            self.ignore_both(Protocol::Unknown);
             return input.len();
         }
         let next = match head::looks_like_request_start(b) {
@@ -494,7 +521,16 @@ impl Session {
     /// parse error only the first line, so a resync can find a start line inside the rest.
     fn on_head(&mut self, side: usize, bytes: &[u8], ts: Timestamp) -> usize {
         let result = if self.is_requests(side) {
-            head::parse_request(bytes).map(|req| self.on_request(side, req, ts))
+            match head::parse_request(bytes) {
+                Ok(req) => Ok(self.on_request(side, req, ts)),
+                // obs-fold (RFC 9112 section 5.2): a recipient may replace it with spaces.
+                Err(e) => match head::unfold(bytes) {
+                    Some(unfolded) => head::parse_request(&unfolded)
+                        .map(|req| self.on_request(side, req, ts))
+                        .map_err(|_| e),
+                    None => Err(e),
+                },
+            }
         } else {
             head::parse_response(bytes).map(|resp| self.on_response(side, resp, ts))
         };
@@ -755,6 +791,14 @@ impl Session {
     }
 
     fn resync(&mut self, side: usize, input: &[u8], ts: Timestamp) -> usize {
+        if self.requests_side.is_none()
+            && self.halves[side].scanned == 0
+            && input.starts_with(H2_PREFACE)
+        {
+            // Picked up mid-stream, but the client's first captured bytes are the h2 preface.
+            self.ignore_both(Protocol::H2);
+            return input.len();
+        }
         let budget_spent = {
             let h = &mut self.halves[side];
             h.scanned += input.len() as u64;

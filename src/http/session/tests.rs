@@ -320,3 +320,55 @@ fn response_before_a_lost_request_keeps_the_connection() {
     assert_eq!(s.stats.responses, 1);
     assert_eq!(s.protocol, Protocol::Http11);
 }
+
+/// suricata-verify http-gap-whole-body: a response body and two stray bytes were lost; the
+/// next segment starts with a status line, which resync used to skip (it wanted a line
+/// start and the gap hid the preceding LF).
+#[test]
+fn message_right_after_a_gap_is_found() {
+    let mut s = Session::new(Some(C), false);
+    s.data(C, &[REQ, REQ].concat(), t(0));
+    s.data(S, b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n", t(1));
+    s.gap(S, 14, t(2));
+    s.data(S, RESP, t(3));
+    s.finish(t(4));
+    assert_eq!(statuses(&s), vec![Some(200), Some(200)]);
+}
+
+/// nDPI http-manipulated.pcap and gnutella.pcap: runs of spaces in the request line and
+/// obs-fold continuation lines, both of which RFC 9112 lets a recipient accept.
+#[test]
+fn lenient_request_heads() {
+    let script: &[(usize, &[u8])] = &[
+        (C, b"GET    /a   HTTP/1.1\r\nHost: h\r\n\r\n"),
+        (S, RESP),
+        (
+            C,
+            b"GET /b HTTP/1.1\r\nHost: h\r\nX-Long: one\r\n\ttwo\r\n\r\n",
+        ),
+        (S, RESP),
+    ];
+    let s = run(Some(C), script, 100);
+    assert_eq!(statuses(&s), vec![Some(200), Some(200)]);
+    assert_eq!(s.out[0].target, "/a");
+    assert_eq!(s.stats.errors.total(), 0);
+}
+
+/// suricata-verify http2 captures: an h2 server's SETTINGS reached the wire before the
+/// client's preface; and nDPI http2.pcapng, where the SYN was not captured.
+#[test]
+fn h2_preface_after_server_bytes_or_mid_stream() {
+    let settings: &[u8] = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let s = run(Some(C), &[(S, settings), (C, H2_PREFACE)], 100);
+    assert_eq!(s.protocol, Protocol::H2);
+    let s = run(None, &[(0, H2_PREFACE), (1, settings)], 100);
+    assert_eq!(s.protocol, Protocol::H2);
+    // An SSH banner from the server and anything from the client stays unknown, quietly.
+    let s = run(
+        Some(C),
+        &[(S, b"SSH-2.0-x\r\n"), (C, b"GET / HTTP/1.1\r\n\r\n")],
+        100,
+    );
+    assert_eq!(s.protocol, Protocol::Unknown);
+    assert_eq!(s.stats.errors.total(), 0);
+}

@@ -522,7 +522,10 @@ impl Session {
     fn on_head(&mut self, side: usize, bytes: &[u8], ts: Timestamp) -> usize {
         let result = if self.is_requests(side) {
             match head::parse_request(bytes) {
-                Ok(req) => Ok(self.on_request(side, req, ts)),
+                Ok(req) => {
+                    self.on_request(side, req, ts);
+                    Ok(())
+                }
                 // obs-fold (RFC 9112 section 5.2): a recipient may replace it with spaces.
                 Err(e) => match head::unfold(bytes) {
                     Some(unfolded) => head::parse_request(&unfolded)

@@ -420,17 +420,21 @@ fn bench_pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     for (name, path) in inputs() {
         let bytes = std::fs::metadata(&path).expect("capture").len();
-        let opts = Options {
-            files: vec![path],
-            ..Options::default()
-        };
         g.throughput(Throughput::Bytes(bytes));
-        g.bench_with_input(BenchmarkId::from_parameter(&name), &opts, |b, opts| {
-            b.iter(|| {
-                let out = pipeline::run(opts, NoOutput, &mut |_| {}).expect("pipeline");
-                out.report.summary.requests
-            })
-        });
+        for threads in [1, 2] {
+            let opts = Options {
+                files: vec![path.clone()],
+                threads,
+                ..Options::default()
+            };
+            let id = format!("{name}/threads-{threads}");
+            g.bench_with_input(BenchmarkId::from_parameter(&id), &opts, |b, opts| {
+                b.iter(|| {
+                    let out = pipeline::run(opts, |_| NoOutput, &mut |_| {}).expect("pipeline");
+                    out.report.summary.requests
+                })
+            });
+        }
     }
     g.finish();
 }

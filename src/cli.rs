@@ -59,6 +59,9 @@ pub struct AnalyzeArgs {
     /// Connections tracked at once; past it half-open, then longest-idle ones are evicted.
     #[arg(long, value_name = "N", default_value_t = 500_000)]
     pub max_connections: usize,
+    /// Worker threads for flow tracking and HTTP decoding (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// A request head that takes longer than this to arrive is reported as slow-headers.
     #[arg(long, value_name = "MS", default_value_t = 1000.0)]
     pub slow_headers_ms: f64,
@@ -82,7 +85,16 @@ impl AnalyzeArgs {
         if stdin_count > 1 {
             return Err("standard input (-) can be given only once".into());
         }
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 || threads > 256 {
+            return Err(format!(
+                "--threads must be between 1 and 256, not {threads}"
+            ));
+        }
         Ok(Options {
+            threads,
             files: self.files.clone(),
             filter: self.filter.clone(),
             analysis: analysis::Config {

@@ -47,6 +47,47 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// JSON Lines: every worker streams its lines through a channel to one writer thread; the
+/// server and summary lines follow once all workers are done.
+fn jsonl(
+    opts: &pipeline::Options,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<connscope::capture::Damage>, io::Result<()>), CaptureError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let writer = std::thread::spawn(move || {
+        json::drain_to(
+            rx,
+            io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        )
+    });
+    let outcome = pipeline::run(
+        opts,
+        |_| json::JsonLines::new(json::ChannelWriter::new(tx.clone())),
+        on_progress,
+    );
+    let result = outcome.map(|mut o| {
+        let mut r = match o.write_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        for out in &mut o.outputs {
+            if r.is_ok() {
+                r = out.flush();
+            }
+        }
+        if r.is_ok() {
+            let mut last = json::JsonLines::new(json::ChannelWriter::new(tx.clone()));
+            r = last.finish(&o.report);
+        }
+        (o.damage, r)
+    });
+    drop(tx);
+    let written = writer
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
+    result.map(|(damage, r)| (damage, r.and(written)))
+}
+
 fn analyze(args: &AnalyzeArgs) -> ExitCode {
     let opts = match args.options() {
         Ok(o) => o,
@@ -70,31 +111,23 @@ fn analyze(args: &AnalyzeArgs) -> ExitCode {
             ));
         }
     };
-    let stdout = io::stdout();
     let result = match args.format {
-        Format::Jsonl => {
-            let out = json::JsonLines::new(io::BufWriter::with_capacity(1 << 16, stdout.lock()));
-            pipeline::run(&opts, out, &mut on_progress).map(|mut o| {
-                let r = match o.write_error.take() {
-                    Some(e) => Err(e),
-                    None => o.output.finish(&o.report),
+        Format::Jsonl => jsonl(&opts, &mut on_progress),
+        Format::Json | Format::Text => {
+            pipeline::run(&opts, |_| NoOutput, &mut on_progress).map(|o| {
+                let mut w = io::BufWriter::new(io::stdout().lock());
+                let r = if args.format == Format::Json {
+                    json::document(&mut w, &o.report)
+                } else {
+                    let style = text::Style {
+                        color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                    };
+                    w.write_all(text::render(&o.report, &style).as_bytes())
+                        .and_then(|_| w.flush())
                 };
                 (o.damage, r)
             })
         }
-        Format::Json | Format::Text => pipeline::run(&opts, NoOutput, &mut on_progress).map(|o| {
-            let mut w = io::BufWriter::new(stdout.lock());
-            let r = if args.format == Format::Json {
-                json::document(&mut w, &o.report)
-            } else {
-                let style = text::Style {
-                    color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                };
-                w.write_all(text::render(&o.report, &style).as_bytes())
-                    .and_then(|_| w.flush())
-            };
-            (o.damage, r)
-        }),
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();

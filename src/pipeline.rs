@@ -1,20 +1,47 @@
-//! The offline pipeline: files -> frames -> segments -> flow table -> analyzer -> report.
+//! The offline pipeline: files -> frames -> segments -> flow tables -> shards -> report.
+//!
 //! Several files are one capture: frame numbers and connections continue across them, in the
-//! order given.
+//! order given. With more than one worker, this thread reads and decodes each frame just far
+//! enough to hash its 4-tuple (symmetrically, so both directions meet in one worker), copies it
+//! into that worker's batch, and the workers run the flow table and analysis on their share.
+//! Batches are recycled through a return channel: after warm-up nothing is allocated per
+//! packet. With one worker everything runs on this thread, on the frames as read.
 
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
-use crate::analysis::{self, Analyzer, Output, Report};
-use crate::capture::{CaptureError, Damage, Filter, Source};
+use rustc_hash::FxHasher;
+
+use crate::analysis::sweep::Sweep;
+use crate::analysis::{self, FrameStats, Inputs, Output, Report, Shard};
+use crate::capture::{CaptureError, Damage, Filter, LinkType, Source, Timestamp};
 use crate::decode;
-use crate::flow::{FlowTable, Limits};
+use crate::flow::table::TableStats;
+use crate::flow::{FlowKey, FlowTable, Limits};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub files: Vec<PathBuf>,
     pub filter: Option<String>,
     pub analysis: analysis::Config,
     pub limits: Limits,
+    /// Workers running flow tables; 1 runs everything on the calling thread.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            files: Vec::new(),
+            filter: None,
+            analysis: analysis::Config::default(),
+            limits: Limits::default(),
+            threads: 1,
+        }
+    }
 }
 
 /// Where reading stands, for a progress display.
@@ -30,7 +57,8 @@ pub struct Progress {
 
 pub struct Outcome<O> {
     pub report: Report,
-    pub output: O,
+    /// Each worker's output, in worker order.
+    pub outputs: Vec<O>,
     /// Inputs that were damaged; what could be read was analyzed.
     pub damage: Vec<Damage>,
     /// The output failed (a closed pipe, a full disk); reading stopped there.
@@ -39,67 +67,299 @@ pub struct Outcome<O> {
 
 /// How often (in frames) the progress callback is called.
 const PROGRESS_EVERY: u64 = 1 << 16;
+/// How often (in frames) the single-threaded path hands events to the sweep.
+const SYNC_EVERY: u64 = 4096;
+/// A batch is sent when it holds this many frame bytes or frames.
+const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_FRAMES: usize = 2048;
+/// Batches per worker in flight (full, being processed, or waiting for reuse).
+const BATCHES_PER_WORKER: usize = 8;
 
-pub fn run<O: Output>(
-    opts: &Options,
-    output: O,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Outcome<O>, CaptureError> {
-    let mut filter = opts.filter.as_deref().map(Filter::new);
-    let mut table = FlowTable::new(opts.limits);
-    let mut an = Analyzer::new(opts.analysis, output);
-    let mut damage = Vec::new();
-    let mut frame_no: u64 = 0;
-    'files: for (i, path) in opts.files.iter().enumerate() {
-        let mut src = Source::open(path)?;
-        while let Some(frame) = src.next_frame()? {
-            frame_no += 1;
-            if let Some(f) = filter.as_mut() {
-                if !f.matches(&frame)? {
-                    continue;
-                }
-            }
-            an.frame(frame.ts, frame.orig_len);
-            match decode::decode(&frame) {
-                Ok(seg) => table.segment(frame_no, frame.ts, &seg, &mut an),
-                Err(why) => an.skip(why),
-            }
-            if frame_no.is_multiple_of(PROGRESS_EVERY) {
-                if an.error.is_some() {
-                    break 'files;
-                }
-                progress(Progress {
-                    file_index: i,
-                    files: opts.files.len(),
-                    position: src.position(),
-                    total: src.total_len(),
-                    packets: an.packets,
-                });
-            }
+/// The frames one worker is given at a time: their bytes back to back, and where each is.
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<Meta>,
+    /// Every frame of this worker's share up to this number is in this or an earlier batch.
+    through: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Meta {
+    number: u64,
+    ts: Timestamp,
+    link: LinkType,
+    start: u32,
+    len: u32,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 65536),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+            through: 0,
         }
-        if let Some(d) = src.damage() {
-            damage.push(d.clone());
-        }
-        progress(Progress {
-            file_index: i,
-            files: opts.files.len(),
-            position: src.position(),
-            total: src.total_len(),
-            packets: an.packets,
-        });
     }
-    table.finish_all(&mut an);
+    fn full(&self) -> bool {
+        self.data.len() >= BATCH_BYTES || self.frames.len() >= BATCH_FRAMES
+    }
+}
+
+/// The worker a flow belongs to: a hash of the direction-independent key.
+fn shard_of(key: &FlowKey, workers: usize) -> usize {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    (h.finish() % workers as u64) as usize
+}
+
+pub fn run<O, F>(
+    opts: &Options,
+    mut make_output: F,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome<O>, CaptureError>
+where
+    O: Output + Send,
+    F: FnMut(usize) -> O,
+{
+    let workers = opts.threads.max(1);
+    let sweep = Arc::new(Sweep::new(workers, opts.analysis.time_wait_secs));
+    let mut limits = opts.limits;
+    // Each worker tracks its share of the connections.
+    limits.max_connections = (limits.max_connections / workers).max(1);
+    limits.held_total /= workers;
+    let mut reader = Reader::new(opts)?;
+    let (shards, tables, frames, damage) = if workers == 1 {
+        let mut shard = Shard::new(opts.analysis, 0, sweep.clone(), make_output(0));
+        let mut table = FlowTable::new(limits);
+        reader.read_all(progress, |number, frame, stats| {
+            match decode::decode(&frame) {
+                Ok(seg) => table.segment(number, frame.ts, &seg, &mut shard),
+                Err(why) => stats.skip(why),
+            }
+            if number.is_multiple_of(SYNC_EVERY) {
+                shard.sync(number);
+                if shard.error.is_some() {
+                    return false;
+                }
+            }
+            true
+        })?;
+        table.finish_all(&mut shard);
+        shard.done();
+        let (frames, damage) = reader.finish();
+        (vec![shard], vec![table.stats], frames, damage)
+    } else {
+        let outputs: Vec<O> = (0..workers).map(&mut make_output).collect();
+        run_parallel(opts, limits, &sweep, outputs, &mut reader, progress)?
+    };
     let files = opts.files.iter().map(|p| p.display().to_string()).collect();
-    let report = an.report(
+    let inputs = Inputs {
+        cfg: opts.analysis,
         files,
-        damage.iter().map(|d| d.to_string()).collect(),
-        &table.stats,
-    );
-    let write_error = an.error.take();
+        damage: damage.iter().map(|d| d.to_string()).collect(),
+        frames,
+        tables,
+    };
+    let mut shards = shards;
+    let write_error = shards.iter_mut().find_map(|s| s.error.take());
+    let (report, outputs) = analysis::merge(inputs, shards, &sweep);
     Ok(Outcome {
         report,
-        output: an.into_output(),
+        outputs,
         damage,
         write_error,
     })
+}
+
+type Parts<O> = (Vec<Shard<O>>, Vec<TableStats>, FrameStats, Vec<Damage>);
+
+fn run_parallel<O: Output + Send>(
+    opts: &Options,
+    limits: Limits,
+    sweep: &Arc<Sweep>,
+    outputs: Vec<O>,
+    reader: &mut Reader,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Parts<O>, CaptureError> {
+    let workers = outputs.len();
+    let stop = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let mut full_tx: Vec<SyncSender<Batch>> = Vec::with_capacity(workers);
+        let mut empty_rx: Vec<Receiver<Batch>> = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for (w, out) in outputs.into_iter().enumerate() {
+            let (ftx, frx) = sync_channel::<Batch>(BATCHES_PER_WORKER);
+            let (etx, erx) = sync_channel::<Batch>(BATCHES_PER_WORKER);
+            full_tx.push(ftx);
+            empty_rx.push(erx);
+            let (cfg, sweep, stop) = (opts.analysis, sweep.clone(), stop.clone());
+            handles.push(scope.spawn(move || {
+                let mut shard = Shard::new(cfg, w, sweep, out);
+                let mut table = FlowTable::new(limits);
+                for batch in frx {
+                    if !stop.load(Ordering::Relaxed) {
+                        for m in &batch.frames {
+                            let bytes = &batch.data[m.start as usize..(m.start + m.len) as usize];
+                            // The reader decoded it already: it is a TCP segment.
+                            if let Ok(seg) = decode::decode_bytes(m.link, bytes) {
+                                table.segment(m.number, m.ts, &seg, &mut shard);
+                            }
+                        }
+                    }
+                    shard.sync(batch.through);
+                    if shard.error.is_some() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    let mut batch = batch;
+                    batch.data.clear();
+                    batch.frames.clear();
+                    // The reader may have gone: then the batch is simply dropped.
+                    let _ = etx.send(batch);
+                }
+                table.finish_all(&mut shard);
+                shard.done();
+                (shard, table.stats)
+            }));
+        }
+        let mut current: Vec<Batch> = (0..workers).map(|_| Batch::new()).collect();
+        let mut made = vec![1usize; workers];
+        // Sends worker w's batch (marked through frame `through`) and takes a fresh one.
+        let mut send = |w: usize, through: u64, current: &mut Vec<Batch>| -> bool {
+            let next = match empty_rx[w].try_recv() {
+                Ok(b) => b,
+                Err(_) if made[w] < BATCHES_PER_WORKER => {
+                    made[w] += 1;
+                    Batch::new()
+                }
+                Err(_) => match empty_rx[w].recv() {
+                    Ok(b) => b,
+                    Err(_) => return false, // the worker is gone
+                },
+            };
+            let mut full = std::mem::replace(&mut current[w], next);
+            full.through = through;
+            full_tx[w].send(full).is_ok() && !stop.load(Ordering::Relaxed)
+        };
+        let mut last = 0;
+        let result = reader.read_all(progress, |number, frame, stats| {
+            last = number;
+            if number.is_multiple_of(SYNC_EVERY * 16) {
+                // Tell every worker, even one without packets, how far the capture is.
+                for w in 0..workers {
+                    if !send(w, number - 1, &mut current) {
+                        return false;
+                    }
+                }
+            }
+            let seg = match decode::decode(&frame) {
+                Ok(seg) => seg,
+                Err(why) => {
+                    stats.skip(why);
+                    return true;
+                }
+            };
+            let w = shard_of(&FlowKey::of(seg.src, seg.dst), workers);
+            let b = &mut current[w];
+            let start = b.data.len();
+            b.data.extend_from_slice(frame.data);
+            b.frames.push(Meta {
+                number,
+                ts: frame.ts,
+                link: frame.link,
+                start: start as u32,
+                len: frame.data.len() as u32,
+            });
+            if b.full() {
+                return send(w, number, &mut current);
+            }
+            true
+        });
+        for w in 0..workers {
+            if !current[w].frames.is_empty() {
+                send(w, last, &mut current);
+            }
+        }
+        drop(send);
+        drop(full_tx);
+        let mut shards = Vec::with_capacity(workers);
+        let mut tables = Vec::with_capacity(workers);
+        for h in handles {
+            let (shard, table) = h.join().expect("worker panicked");
+            shards.push(shard);
+            tables.push(table);
+        }
+        result?;
+        let (frames, damage) = std::mem::take(reader).finish();
+        Ok((shards, tables, frames, damage))
+    })
+}
+
+/// Reads the input files in order, numbering and filtering frames.
+#[derive(Default)]
+struct Reader {
+    files: Vec<PathBuf>,
+    filter: Option<Filter>,
+    stats: FrameStats,
+    damage: Vec<Damage>,
+}
+
+impl Reader {
+    fn new(opts: &Options) -> Result<Reader, CaptureError> {
+        Ok(Reader {
+            files: opts.files.clone(),
+            filter: opts.filter.as_deref().map(Filter::new),
+            stats: FrameStats::default(),
+            damage: Vec::new(),
+        })
+    }
+
+    /// Calls `each(frame number, frame, stats)` for every frame that passes the filter,
+    /// until it returns false.
+    fn read_all(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+        mut each: impl FnMut(u64, crate::capture::Frame<'_>, &mut FrameStats) -> bool,
+    ) -> Result<(), CaptureError> {
+        let mut number: u64 = 0;
+        let files = self.files.len();
+        for (i, path) in self.files.iter().enumerate() {
+            let mut src = Source::open(path)?;
+            while let Some(frame) = src.next_frame()? {
+                number += 1;
+                if let Some(f) = self.filter.as_mut() {
+                    if !f.matches(&frame)? {
+                        continue;
+                    }
+                }
+                self.stats.frame(frame.ts, frame.orig_len);
+                if !each(number, frame, &mut self.stats) {
+                    return Ok(());
+                }
+                if number.is_multiple_of(PROGRESS_EVERY) {
+                    progress(Progress {
+                        file_index: i,
+                        files,
+                        position: src.position(),
+                        total: src.total_len(),
+                        packets: self.stats.packets,
+                    });
+                }
+            }
+            if let Some(d) = src.damage() {
+                self.damage.push(d.clone());
+            }
+            progress(Progress {
+                file_index: i,
+                files,
+                position: src.position(),
+                total: src.total_len(),
+                packets: self.stats.packets,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> (FrameStats, Vec<Damage>) {
+        (self.stats, self.damage)
+    }
 }

@@ -1,27 +1,33 @@
 //! The reducer: connection and exchange events in, records and aggregates out.
 //!
-//! [`Analyzer`] receives finished connections and completed exchanges from the flow table,
-//! turns each into a record (streamed to an [`Output`] at once, so nothing per connection is
-//! kept unless the caller asks for a whole document), and folds it into per-server and
-//! capture-wide aggregates of bounded size (histograms, counters).
+//! Flows are sharded across workers by their 4-tuple, so every connection is whole in one
+//! [`Shard`]. A shard turns each finished connection and completed exchange into a record
+//! (streamed to its [`Output`] at once, so nothing per connection is kept unless a whole
+//! document was asked for) and folds it into aggregates of bounded size (counters, HDR
+//! histograms). [`merge`] combines the shards exactly: sums, histogram merges, sorted sets;
+//! figures that need global time order go through the shared [`sweep::Sweep`]. The result
+//! does not depend on the number of workers.
 
 pub mod record;
 pub mod summary;
+pub mod sweep;
 pub mod timewait;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::capture::Timestamp;
 use crate::decode::{Endpoint, Skip};
-use crate::flow::{Connection, FlowEvents};
+use crate::flow::table::TableStats;
+use crate::flow::{CloseKind, Connection, FlowEvents};
 use crate::http::{ErrorCounts, Exchange};
 pub use record::{ConnRecord, RequestRecord};
 pub use summary::{Report, ServerOut, Summary};
 use summary::{ServerAgg, Totals};
-use timewait::TimeWait;
+use sweep::{Pending, Sweep};
 
 /// Where records go as they are produced.
 pub trait Output {
@@ -73,55 +79,22 @@ pub struct Skipped {
     pub malformed: u64,
 }
 
-pub struct Analyzer<O: Output> {
-    cfg: Config,
-    out: O,
-    /// The first write error; the driver stops reading when it is set.
-    pub error: Option<io::Error>,
+/// What the reader counts: every frame that passed the filter.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameStats {
     pub packets: u64,
     pub wire_bytes: u64,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     pub skipped: Skipped,
-    totals: Totals,
-    servers: FxHashMap<Endpoint, ServerAgg>,
-    time_wait: TimeWait,
-    kept: Vec<ConnRecord>,
-    kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
 }
 
-impl<O: Output> Analyzer<O> {
-    pub fn new(cfg: Config, out: O) -> Analyzer<O> {
-        Analyzer {
-            cfg,
-            out,
-            error: None,
-            packets: 0,
-            wire_bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            skipped: Skipped::default(),
-            totals: Totals::default(),
-            servers: FxHashMap::default(),
-            time_wait: TimeWait::new(cfg.time_wait_secs),
-            kept: Vec::new(),
-            kept_exchanges: FxHashMap::default(),
-        }
-    }
-
-    /// Counts a frame; call for every frame read, before decoding.
+impl FrameStats {
     pub fn frame(&mut self, ts: Timestamp, wire_len: u32) {
         self.packets += 1;
         self.wire_bytes += u64::from(wire_len);
         self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
-        // Connections reach us up to LINGER after they close: TIME_WAIT events older than
-        // that are complete and can be replayed.
-        if self.packets.is_multiple_of(1024) {
-            self.time_wait.advance(Timestamp(
-                ts.0.saturating_sub(crate::flow::table::LINGER + 1),
-            ));
-        }
     }
 
     pub fn skip(&mut self, why: Skip) {
@@ -132,9 +105,52 @@ impl<O: Output> Analyzer<O> {
             Skip::Malformed => self.skipped.malformed += 1,
         }
     }
+}
 
-    pub fn into_output(self) -> O {
-        self.out
+/// One worker's share of the analysis.
+pub struct Shard<O: Output> {
+    cfg: Config,
+    index: usize,
+    out: O,
+    /// The first write error; the worker stops producing records when it is set.
+    pub error: Option<io::Error>,
+    totals: Totals,
+    servers: FxHashMap<Endpoint, ServerAgg>,
+    sweep: Arc<Sweep>,
+    pending: Pending,
+    through: u64,
+    kept: Vec<ConnRecord>,
+    kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
+}
+
+impl<O: Output> Shard<O> {
+    pub fn new(cfg: Config, index: usize, sweep: Arc<Sweep>, out: O) -> Shard<O> {
+        Shard {
+            cfg,
+            index,
+            out,
+            error: None,
+            totals: Totals::default(),
+            servers: FxHashMap::default(),
+            sweep,
+            pending: Pending::default(),
+            through: 0,
+            kept: Vec::new(),
+            kept_exchanges: FxHashMap::default(),
+        }
+    }
+
+    /// The worker processed every frame of its share up to number `through`.
+    pub fn sync(&mut self, through: u64) {
+        self.through = self.through.max(through);
+        self.sweep
+            .sync(self.index, self.through, false, &mut self.pending);
+    }
+
+    /// The worker is done (its flow table finished every connection).
+    pub fn done(&mut self) {
+        self.sweep
+            .sync(self.index, self.through, true, &mut self.pending);
     }
 
     pub fn output(&mut self) -> &mut O {
@@ -146,56 +162,29 @@ impl<O: Output> Analyzer<O> {
             self.error.get_or_insert(e);
         }
     }
-
-    /// Builds the final report. `table` gives the flow table's counters.
-    pub fn report(
-        &mut self,
-        files: Vec<String>,
-        damage: Vec<String>,
-        table: &crate::flow::table::TableStats,
-    ) -> Report {
-        let mut servers: Vec<ServerOut> = self.servers.values().map(ServerAgg::out).collect();
-        servers.sort_by(|a, b| {
-            b.requests
-                .cmp(&a.requests)
-                .then(b.connections.cmp(&a.connections))
-                .then_with(|| a.server.cmp(&b.server))
-        });
-        let totals = std::mem::take(&mut self.totals);
-        let summary = totals.summary(files, damage, self, table);
-        self.totals = totals;
-        let mut connections = std::mem::take(&mut self.kept);
-        connections.sort_by_key(|c| c.id);
-        for c in &mut connections {
-            if let Some(mut ex) = self.kept_exchanges.remove(&c.id) {
-                ex.sort_by_key(|e| e.index);
-                c.exchanges = Some(ex);
-            } else if self.cfg.requests {
-                c.exchanges = Some(Vec::new());
-            }
-        }
-        Report {
-            summary,
-            servers,
-            connections,
-        }
-    }
-
-    pub(crate) fn time_wait_peaks(&mut self) -> Vec<timewait::HostPeak> {
-        self.time_wait.peaks()
-    }
-
-    pub(crate) fn time_wait_secs(&self) -> f64 {
-        self.cfg.time_wait_secs
-    }
 }
 
-impl<O: Output> FlowEvents for Analyzer<O> {
+impl<O: Output> FlowEvents for Shard<O> {
+    fn opened(&mut self, conn: &Connection) {
+        self.pending.opened(conn.id);
+    }
+
+    fn closed(&mut self, conn: &Connection, frame: u64) {
+        self.pending.closed(frame);
+        // The active closer enters TIME_WAIT when the close completes: first FIN, both FINs.
+        if let (Some((side, CloseKind::Fin, _)), Some(t0), Some(t1)) =
+            (conn.first_close, conn.fin[0], conn.fin[1])
+        {
+            self.pending
+                .time_wait(frame, conn.ends[side].ip, t0.max(t1));
+        }
+    }
+
     fn exchange(&mut self, conn: &Connection, ex: Exchange) {
         let server = conn.ends[1 - conn.client_side()];
         let reused = ex.index > 0 || !conn.handshake();
         if let Some(start) = ex.response_start {
-            let us = (start.0 - ex.request_start.0).max(0) as u64 / 1000;
+            let us = (i128::from(start.0) - i128::from(ex.request_start.0)).max(0) as u64 / 1000;
             let agg = self
                 .servers
                 .entry(server)
@@ -206,7 +195,7 @@ impl<O: Output> FlowEvents for Analyzer<O> {
                 agg.ttfb_new.record(us);
             }
         }
-        if self.cfg.requests {
+        if self.cfg.requests && self.error.is_none() {
             let rec = RequestRecord::build(conn, ex);
             if self.cfg.keep_connections {
                 self.kept_exchanges
@@ -222,34 +211,95 @@ impl<O: Output> FlowEvents for Analyzer<O> {
 
     fn finished(&mut self, conn: Connection) {
         let rec = ConnRecord::build(&conn, self.cfg.slow_headers_ms);
-        let client = conn.client_side();
-        let server = conn.ends[1 - client];
-        if let (Some(side), Some(t0), Some(t1)) = (rec.time_wait, conn.fin[0], conn.fin[1]) {
-            let host = if side == "client" {
-                conn.ends[client].ip
-            } else {
-                server.ip
-            };
-            self.time_wait.add(host, t0.max(t1));
-        }
+        let server = conn.ends[1 - conn.client_side()];
         self.totals.add(&rec, &conn.http.stats.errors);
-        let agg = self
-            .servers
+        self.servers
             .entry(server)
-            .or_insert_with(|| ServerAgg::new(server));
-        agg.add(&rec);
+            .or_insert_with(|| ServerAgg::new(server))
+            .add(&rec);
         if self.cfg.keep_connections {
             self.kept.push(rec);
-        } else {
+        } else if self.error.is_none() {
             let r = self.out.connection(&rec);
             self.write(r);
         }
     }
 }
 
+/// Everything the merge needs besides the shards.
+pub struct Inputs {
+    pub cfg: Config,
+    pub files: Vec<String>,
+    pub damage: Vec<String>,
+    pub frames: FrameStats,
+    pub tables: Vec<TableStats>,
+}
+
+/// Combines the shards into one report; returns the shards' outputs in worker order.
+pub fn merge<O: Output>(inputs: Inputs, shards: Vec<Shard<O>>, sweep: &Sweep) -> (Report, Vec<O>) {
+    let mut totals = Totals::default();
+    let mut servers: BTreeMap<Endpoint, ServerAgg> = BTreeMap::new();
+    let mut connections = Vec::new();
+    let mut exchanges: FxHashMap<u64, Vec<RequestRecord>> = FxHashMap::default();
+    let mut outputs = Vec::with_capacity(shards.len());
+    for shard in shards {
+        totals.merge(&shard.totals);
+        for (ep, agg) in shard.servers {
+            match servers.get_mut(&ep) {
+                Some(a) => a.merge(&agg),
+                None => {
+                    servers.insert(ep, agg);
+                }
+            }
+        }
+        connections.extend(shard.kept);
+        exchanges.extend(shard.kept_exchanges);
+        outputs.push(shard.out);
+    }
+    let mut table = TableStats::default();
+    for t in &inputs.tables {
+        table.merge(t);
+    }
+    let (peak_open, time_wait_peak) = sweep.finish();
+    let mut servers: Vec<ServerOut> = servers.values().map(ServerAgg::out).collect();
+    servers.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(b.connections.cmp(&a.connections))
+            .then_with(|| a.server.cmp(&b.server))
+    });
+    let summary = totals.summary(&inputs, &table, peak_open, time_wait_peak);
+    connections.sort_by_key(|c: &ConnRecord| c.id);
+    for c in &mut connections {
+        if let Some(mut ex) = exchanges.remove(&c.id) {
+            ex.sort_by_key(|e| e.index);
+            c.exchanges = Some(ex);
+        } else if inputs.cfg.requests {
+            c.exchanges = Some(Vec::new());
+        }
+    }
+    (
+        Report {
+            summary,
+            servers,
+            connections,
+        },
+        outputs,
+    )
+}
+
 /// Counts by name, for close reasons and protocols.
 pub(crate) fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
     *map.entry(key).or_insert(0) += 1;
+}
+
+pub(crate) fn merge_counts(
+    into: &mut BTreeMap<&'static str, u64>,
+    from: &BTreeMap<&'static str, u64>,
+) {
+    for (k, v) in from {
+        *into.entry(k).or_insert(0) += v;
+    }
 }
 
 pub(crate) fn merge_errors(map: &mut BTreeMap<&'static str, u64>, errors: &ErrorCounts) {

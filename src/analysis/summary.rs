@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use std::collections::BTreeSet;
+
 use super::record::{ConnRecord, KeepAlive, TcpCounters};
 use super::timewait::HostPeak;
-use super::{bump, merge_errors, Analyzer, Output, Skipped};
+use super::{bump, merge_counts, merge_errors, Inputs, Skipped};
 use crate::decode::Endpoint;
 use crate::flow::table::TableStats;
 use crate::http::ErrorCounts;
@@ -31,6 +33,17 @@ impl Hist {
             .get_or_insert_with(|| Histogram::new(sigfig).expect("valid significant figures"));
         // Auto-resizing histograms accept any value; saturate rather than fail.
         let _ = h.record(v);
+    }
+
+    /// Adds another histogram's counts (exact: same bucket layout).
+    pub fn merge(&mut self, other: &Hist) {
+        if let Some(o) = &other.h {
+            let sigfig = self.sigfig;
+            let h = self
+                .h
+                .get_or_insert_with(|| Histogram::new(sigfig).expect("valid significant figures"));
+            let _ = h.add(o);
+        }
     }
 
     pub fn count(&self) -> u64 {
@@ -135,7 +148,8 @@ fn reuse_ratio(requests: u64, with_requests: u64) -> f64 {
 
 pub struct ServerAgg {
     server: Endpoint,
-    hosts: Vec<String>,
+    /// The smallest Host names (a bounded set that does not depend on arrival order).
+    hosts: BTreeSet<String>,
     connections: u64,
     handshakes: u64,
     requests: u64,
@@ -145,7 +159,8 @@ pub struct ServerAgg {
     closed_by: ClosedBy,
     close_reasons: BTreeMap<&'static str, u64>,
     time_wait: BySide,
-    keep_alive: Option<KeepAlive>,
+    /// As advertised on the latest connection (highest id) that advertised it.
+    keep_alive: Option<(u64, KeepAlive)>,
     pub ttfb_new: Hist,
     pub ttfb_reused: Hist,
 }
@@ -156,7 +171,7 @@ impl ServerAgg {
     pub fn new(server: Endpoint) -> ServerAgg {
         ServerAgg {
             server,
-            hosts: Vec::new(),
+            hosts: BTreeSet::new(),
             connections: 0,
             handshakes: 0,
             requests: 0,
@@ -187,22 +202,58 @@ impl ServerAgg {
             ("fin", Some(_)) => self.time_wait.server += 1,
             _ => {}
         }
-        if r.keep_alive.is_some() {
-            self.keep_alive = r.keep_alive;
+        if let Some(k) = r.keep_alive {
+            if self.keep_alive.is_none_or(|(id, _)| id < r.id) {
+                self.keep_alive = Some((r.id, k));
+            }
         }
         for h in &r.hosts {
-            if self.hosts.len() < MAX_SERVER_HOSTS && !self.hosts.contains(h) {
-                self.hosts.push(h.clone());
-            }
+            self.add_host(h);
         }
     }
 
+    fn add_host(&mut self, h: &str) {
+        if self.hosts.len() < MAX_SERVER_HOSTS {
+            self.hosts.insert(h.to_string());
+        } else if self.hosts.last().is_some_and(|last| h < last.as_str()) && !self.hosts.contains(h)
+        {
+            self.hosts.pop_last();
+            self.hosts.insert(h.to_string());
+        }
+    }
+
+    /// Adds another shard's figures for the same server.
+    pub fn merge(&mut self, o: &ServerAgg) {
+        self.connections += o.connections;
+        self.handshakes += o.handshakes;
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.with_requests += o.with_requests;
+        for (a, b) in self.rpc.iter_mut().zip(o.rpc.iter()) {
+            *a += b;
+        }
+        self.closed_by.client += o.closed_by.client;
+        self.closed_by.server += o.closed_by.server;
+        self.closed_by.open += o.closed_by.open;
+        merge_counts(&mut self.close_reasons, &o.close_reasons);
+        self.time_wait.client += o.time_wait.client;
+        self.time_wait.server += o.time_wait.server;
+        if let Some((id, k)) = o.keep_alive {
+            if self.keep_alive.is_none_or(|(mine, _)| mine < id) {
+                self.keep_alive = Some((id, k));
+            }
+        }
+        for h in &o.hosts {
+            self.add_host(h);
+        }
+        self.ttfb_new.merge(&o.ttfb_new);
+        self.ttfb_reused.merge(&o.ttfb_reused);
+    }
+
     pub fn out(&self) -> ServerOut {
-        let mut hosts = self.hosts.clone();
-        hosts.sort();
         ServerOut {
             server: self.server.to_string(),
-            hosts,
+            hosts: self.hosts.iter().cloned().collect(),
             connections: self.connections,
             handshakes: self.handshakes,
             midstream: self.connections - self.handshakes,
@@ -217,7 +268,7 @@ impl ServerAgg {
             closed_by: self.closed_by,
             close_reasons: self.close_reasons.clone(),
             time_wait: self.time_wait,
-            keep_alive: self.keep_alive,
+            keep_alive: self.keep_alive.map(|(_, k)| k),
             ttfb_ms: TtfbSplit {
                 new: ttfb(&self.ttfb_new),
                 reused: ttfb(&self.ttfb_reused),
@@ -297,17 +348,48 @@ impl Totals {
         self.slow_headers += u64::from(r.slow_headers_ms.is_some());
     }
 
-    pub(crate) fn summary<O: Output>(
+    pub fn merge(&mut self, o: &Totals) {
+        self.connections += o.connections;
+        self.handshakes += o.handshakes;
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.unanswered += o.unanswered;
+        self.with_requests += o.with_requests;
+        if let Some(h) = &o.rpc {
+            self.rpc
+                .get_or_insert_with(|| Box::new(Hist::new(3)))
+                .merge(h);
+        }
+        self.closed_by.client += o.closed_by.client;
+        self.closed_by.server += o.closed_by.server;
+        self.closed_by.open += o.closed_by.open;
+        merge_counts(&mut self.close_reasons, &o.close_reasons);
+        merge_counts(&mut self.protocols, &o.protocols);
+        self.time_wait.client += o.time_wait.client;
+        self.time_wait.server += o.time_wait.server;
+        let (t, u) = (&mut self.tcp, &o.tcp);
+        t.retransmitted_bytes += u.retransmitted_bytes;
+        t.out_of_order += u.out_of_order;
+        t.gap_bytes += u.gap_bytes;
+        t.keepalive_probes += u.keepalive_probes;
+        t.zero_window_probes += u.zero_window_probes;
+        t.syn_retransmits += u.syn_retransmits;
+        merge_counts(&mut self.http_errors, &o.http_errors);
+        self.slow_headers += o.slow_headers;
+    }
+
+    pub(crate) fn summary(
         &self,
-        files: Vec<String>,
-        damage: Vec<String>,
-        a: &mut Analyzer<O>,
+        inputs: &Inputs,
         table: &TableStats,
+        peak_open: u64,
+        time_wait_peak: Vec<HostPeak>,
     ) -> Summary {
+        let a = &inputs.frames;
         let (start, end) = (a.first_ts, a.last_ts);
         let rpc = self.rpc.as_ref().and_then(|h| h.stats());
         Summary {
-            files,
+            files: inputs.files.clone(),
             packets: a.packets,
             bytes: a.wire_bytes,
             start: start.map(|t| t.as_secs_f64()),
@@ -334,20 +416,20 @@ impl Totals {
             close_reasons: self.close_reasons.clone(),
             protocols: self.protocols.clone(),
             time_wait: self.time_wait,
-            time_wait_seconds: a.time_wait_secs(),
-            time_wait_peak: a.time_wait_peaks(),
+            time_wait_seconds: inputs.cfg.time_wait_secs,
+            time_wait_peak,
             tcp: self.tcp,
             http_errors: self.http_errors.clone(),
             skipped: a.skipped,
             stray_segments: table.stray_segments,
-            peak_open_connections: table.peak_open,
+            peak_open_connections: peak_open,
             slow_headers: self.slow_headers,
             limits: Limits {
                 evicted: table.evicted,
                 evicted_half_open: table.evicted_half_open,
                 held_overflows: table.held_overflows,
             },
-            damage,
+            damage: inputs.damage.clone(),
         }
     }
 }
@@ -385,6 +467,7 @@ pub struct Summary {
     pub http_errors: BTreeMap<&'static str, u64>,
     pub skipped: Skipped,
     pub stray_segments: u64,
+    /// Most connections open at once (from first packet to close), by capture time.
     pub peak_open_connections: u64,
     /// Connections whose slowest request head passed the slow-headers threshold.
     pub slow_headers: u64,

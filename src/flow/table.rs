@@ -20,6 +20,11 @@ pub const LINGER: i64 = 3_000_000_000;
 
 /// Receives what the table produces.
 pub trait FlowEvents {
+    /// A connection's first packet (at `conn.first_ts`).
+    fn opened(&mut self, _conn: &Connection) {}
+    /// A connection closed (both FINs or a RST), or left the table before closing, in frame
+    /// number `frame`.
+    fn closed(&mut self, _conn: &Connection, _frame: u64) {}
     /// A request/response exchange completed (or ended unanswered) on `conn`.
     fn exchange(&mut self, conn: &Connection, ex: Exchange);
     /// A connection left the table; its streams and HTTP session are finished.
@@ -69,13 +74,22 @@ pub struct TableStats {
     pub connections: u64,
     /// Segments on no known connection that could not start one (a lone ACK or RST).
     pub stray_segments: u64,
-    pub peak_open: u64,
     /// Connections finished early to stay under `max_connections`, and how many of them
     /// were half-open.
     pub evicted: u64,
     pub evicted_half_open: u64,
     /// Times the total out-of-order limit made a connection give up on its holes.
     pub held_overflows: u64,
+}
+
+impl TableStats {
+    pub fn merge(&mut self, o: &TableStats) {
+        self.connections += o.connections;
+        self.stray_segments += o.stray_segments;
+        self.evicted += o.evicted;
+        self.evicted_half_open += o.evicted_half_open;
+        self.held_overflows += o.held_overflows;
+    }
 }
 
 pub struct FlowTable {
@@ -125,6 +139,9 @@ impl FlowTable {
             if new_generation {
                 if let Some(old) = self.map.remove(&key) {
                     self.held_total -= old.held_bytes();
+                    if old.closed_at.is_none() {
+                        events.closed(&old, frame);
+                    }
                     Self::finish(old, events);
                 }
             }
@@ -141,11 +158,11 @@ impl FlowTable {
                     return;
                 }
                 if self.map.len() >= self.limits.max_connections.max(1) {
-                    self.evict(events);
+                    self.evict(frame, events);
                 }
                 self.stats.connections += 1;
                 let conn = Connection::new(frame, seg, ts, self.limits.detail);
-                self.stats.peak_open = self.stats.peak_open.max(self.map.len() as u64 + 1);
+                events.opened(&conn);
                 self.map.entry(key).or_insert(conn)
             }
         };
@@ -168,6 +185,7 @@ impl FlowTable {
         }
         if !was_closed {
             if let Some(at) = conn.closed_at {
+                events.closed(conn, frame);
                 self.closing.push_back((at, key, conn.id));
             }
         }
@@ -176,7 +194,7 @@ impl FlowTable {
     /// Makes room: finishes the tenth of the table that matters least: half-open connections
     /// first (a SYN flood), then those idle the longest. Batching keeps the cost per new
     /// connection constant.
-    fn evict(&mut self, events: &mut impl FlowEvents) {
+    fn evict(&mut self, frame: u64, events: &mut impl FlowEvents) {
         let mut order: Vec<(bool, Timestamp, FlowKey)> = self
             .map
             .iter()
@@ -190,6 +208,9 @@ impl FlowTable {
                 self.stats.evicted_half_open += u64::from(conn.half_open());
                 self.held_total -= conn.held_bytes();
                 conn.evicted = true;
+                if conn.closed_at.is_none() {
+                    events.closed(&conn, frame);
+                }
                 Self::finish(conn, events);
             }
         }

@@ -2,7 +2,9 @@
 //! that came from elsewhere (the servers' own logs, public captures, properties).
 
 mod cli;
+mod corpus;
 mod ground_truth;
 mod limits;
 mod schema;
 mod streams;
+mod threads;

@@ -279,7 +279,6 @@ fn run_parallel<O: Output + Send>(
                 send(w, last, &mut current);
             }
         }
-        drop(send);
         drop(full_tx);
         let mut shards = Vec::with_capacity(workers);
         let mut tables = Vec::with_capacity(workers);

@@ -15,8 +15,10 @@ use crate::capture::Timestamp;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
 use crate::http::Exchange;
 
-/// How long a closed connection stays to absorb late packets (capture time).
-pub const LINGER: i64 = 3_000_000_000;
+/// How long a closed connection stays to absorb late packets (capture time): longer than a
+/// FIN retransmission timeout, short enough that connection churn does not pile up (the
+/// bench capture closes ~3,000 connections a second).
+pub const LINGER: i64 = 2_000_000_000;
 
 /// Receives what the table produces.
 pub trait FlowEvents {
@@ -185,6 +187,7 @@ impl FlowTable {
         }
         if !was_closed {
             if let Some(at) = conn.closed_at {
+                conn.http.shrink();
                 events.closed(conn, frame);
                 self.closing.push_back((at, key, conn.id));
             }

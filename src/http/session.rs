@@ -317,6 +317,22 @@ impl Session {
         h.buf = Vec::new();
     }
 
+    /// Frees what the session no longer needs once both directions have ended (the
+    /// connection may linger in the flow table for a while).
+    pub fn shrink(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        for h in &mut self.halves {
+            if h.state == State::Ignore {
+                h.buf = Vec::new();
+            }
+        }
+    }
+
     /// The first FIN or RST of the connection, in capture order.
     pub fn closing(&mut self, ts: Timestamp) {
         if self.at_close.is_some() {

@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libpcap-dev tshark time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup build run test lint bench captures clean
+.PHONY: all setup build run test lint unit fuzz bench captures clean
 
 all: build
 
@@ -30,8 +30,18 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: setup lint
+test: setup lint unit fuzz
+
+unit: setup
 	$(CARGO) test --all-targets
+
+# Each cargo-fuzz target (decode, capture, reassembly, http) for FUZZ_SECS seconds; fails on
+# any crash. Without a nightly toolchain, RUSTC_BOOTSTRAP lets stable take cargo-fuzz's flags.
+# FUZZ_SANITIZER=address for AddressSanitizer (needs nightly's runtime).
+FUZZ_SECS ?= 60
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	FUZZ_SANITIZER=$${FUZZ_SANITIZER:-none} bash fuzz/run.sh $(FUZZ_SECS)
 
 # Regenerates captures/ from real servers and clients (root; see captures/README.md).
 captures:

@@ -89,6 +89,8 @@ impl LinkType {
             50 => "PPP_HDLC",
             104 => "C_HDLC (Cisco HDLC)",
             105 => "IEEE802_11 (Wi-Fi)",
+            129 => "ARCNET_LINUX",
+            192 => "PPI (per-packet information)",
             119 => "PRISM_HEADER (802.11)",
             127 => "IEEE802_11_RADIOTAP (802.11 + radiotap)",
             139 => "MTP2_WITH_PHDR",

@@ -32,6 +32,17 @@ pub struct TcpCounters {
     pub syn_retransmits: u64,
 }
 
+impl TcpCounters {
+    pub fn add(&mut self, o: &TcpCounters) {
+        self.retransmitted_bytes += o.retransmitted_bytes;
+        self.out_of_order += o.out_of_order;
+        self.gap_bytes += o.gap_bytes;
+        self.keepalive_probes += o.keepalive_probes;
+        self.zero_window_probes += o.zero_window_probes;
+        self.syn_retransmits += o.syn_retransmits;
+    }
+}
+
 /// One TCP connection.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnRecord {

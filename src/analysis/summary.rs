@@ -98,7 +98,29 @@ pub struct ClosedBy {
     pub open: u64,
 }
 
+impl BySide {
+    /// The side that sent a connection's first FIN is the active closer, bound for TIME_WAIT.
+    fn add_active_closer(&mut self, r: &ConnRecord) {
+        match (r.close, r.closed_by) {
+            ("fin", Some("client")) => self.client += 1,
+            ("fin", Some(_)) => self.server += 1,
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, o: &BySide) {
+        self.client += o.client;
+        self.server += o.server;
+    }
+}
+
 impl ClosedBy {
+    fn merge(&mut self, o: &ClosedBy) {
+        self.client += o.client;
+        self.server += o.server;
+        self.open += o.open;
+    }
+
     fn add(&mut self, who: Option<&str>) {
         match who {
             Some("client") => self.client += 1,
@@ -196,12 +218,7 @@ impl ServerAgg {
         self.rpc[rpc_bucket(r.requests)] += 1;
         self.closed_by.add(r.closed_by);
         bump(&mut self.close_reasons, r.close_reason);
-        // The side that sent the first FIN is the active closer, bound for TIME_WAIT.
-        match (r.close, r.closed_by) {
-            ("fin", Some("client")) => self.time_wait.client += 1,
-            ("fin", Some(_)) => self.time_wait.server += 1,
-            _ => {}
-        }
+        self.time_wait.add_active_closer(r);
         if let Some(k) = r.keep_alive {
             if self.keep_alive.is_none_or(|(id, _)| id < r.id) {
                 self.keep_alive = Some((r.id, k));
@@ -232,12 +249,9 @@ impl ServerAgg {
         for (a, b) in self.rpc.iter_mut().zip(o.rpc.iter()) {
             *a += b;
         }
-        self.closed_by.client += o.closed_by.client;
-        self.closed_by.server += o.closed_by.server;
-        self.closed_by.open += o.closed_by.open;
+        self.closed_by.merge(&o.closed_by);
         merge_counts(&mut self.close_reasons, &o.close_reasons);
-        self.time_wait.client += o.time_wait.client;
-        self.time_wait.server += o.time_wait.server;
+        self.time_wait.merge(&o.time_wait);
         if let Some((id, k)) = o.keep_alive {
             if self.keep_alive.is_none_or(|(mine, _)| mine < id) {
                 self.keep_alive = Some((id, k));
@@ -331,19 +345,8 @@ impl Totals {
         self.closed_by.add(r.closed_by);
         bump(&mut self.close_reasons, r.close_reason);
         bump(&mut self.protocols, r.protocol.name());
-        // The side that sent the first FIN is the active closer, bound for TIME_WAIT.
-        match (r.close, r.closed_by) {
-            ("fin", Some("client")) => self.time_wait.client += 1,
-            ("fin", Some(_)) => self.time_wait.server += 1,
-            _ => {}
-        }
-        let t = &mut self.tcp;
-        t.retransmitted_bytes += r.tcp.retransmitted_bytes;
-        t.out_of_order += r.tcp.out_of_order;
-        t.gap_bytes += r.tcp.gap_bytes;
-        t.keepalive_probes += r.tcp.keepalive_probes;
-        t.zero_window_probes += r.tcp.zero_window_probes;
-        t.syn_retransmits += r.tcp.syn_retransmits;
+        self.time_wait.add_active_closer(r);
+        self.tcp.add(&r.tcp);
         merge_errors(&mut self.http_errors, errors);
         self.slow_headers += u64::from(r.slow_headers_ms.is_some());
     }
@@ -360,20 +363,11 @@ impl Totals {
                 .get_or_insert_with(|| Box::new(Hist::new(3)))
                 .merge(h);
         }
-        self.closed_by.client += o.closed_by.client;
-        self.closed_by.server += o.closed_by.server;
-        self.closed_by.open += o.closed_by.open;
+        self.closed_by.merge(&o.closed_by);
         merge_counts(&mut self.close_reasons, &o.close_reasons);
         merge_counts(&mut self.protocols, &o.protocols);
-        self.time_wait.client += o.time_wait.client;
-        self.time_wait.server += o.time_wait.server;
-        let (t, u) = (&mut self.tcp, &o.tcp);
-        t.retransmitted_bytes += u.retransmitted_bytes;
-        t.out_of_order += u.out_of_order;
-        t.gap_bytes += u.gap_bytes;
-        t.keepalive_probes += u.keepalive_probes;
-        t.zero_window_probes += u.zero_window_probes;
-        t.syn_retransmits += u.syn_retransmits;
+        self.time_wait.merge(&o.time_wait);
+        self.tcp.add(&o.tcp);
         merge_counts(&mut self.http_errors, &o.http_errors);
         self.slow_headers += o.slow_headers;
     }

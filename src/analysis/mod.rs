@@ -153,10 +153,6 @@ impl<O: Output> Shard<O> {
             .sync(self.index, self.through, true, &mut self.pending);
     }
 
-    pub fn output(&mut self) -> &mut O {
-        &mut self.out
-    }
-
     fn write(&mut self, r: io::Result<()>) {
         if let Err(e) = r {
             self.error.get_or_insert(e);

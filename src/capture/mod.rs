@@ -49,9 +49,6 @@ impl Timestamp {
         // i128: hostile files can put timestamps anywhere in the i64 range.
         (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1e6
     }
-    pub fn saturating_sub_nanos(self, earlier: Timestamp) -> i64 {
-        self.0.saturating_sub(earlier.0)
-    }
 }
 
 /// A libpcap link-layer header type (LINKTYPE_* value as stored in the file).

@@ -95,14 +95,6 @@ impl Reassembler {
         }
     }
 
-    pub fn next(&self) -> Option<Seq> {
-        self.next
-    }
-
-    pub fn ended(&self) -> bool {
-        self.ended
-    }
-
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }

@@ -256,3 +256,18 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn a_full_disk_is_reported() {
+    let pcap = capture("keepalive.pcap");
+    for format in ["text", "json", "jsonl"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_connscope"))
+            .args(["analyze", "--format", format, pcap.to_str().unwrap()])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No space left on device"), "{format}: {err}");
+    }
+}

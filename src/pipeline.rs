@@ -323,37 +323,35 @@ impl Reader {
         let files = self.files.len();
         for (i, path) in self.files.iter().enumerate() {
             let mut src = Source::open(path)?;
+            let at = |src: &Source, packets| Progress {
+                file_index: i,
+                files,
+                position: src.position(),
+                total: src.total_len(),
+                packets,
+            };
             while let Some(frame) = src.next_frame()? {
                 number += 1;
-                if let Some(f) = self.filter.as_mut() {
-                    if !f.matches(&frame)? {
-                        continue;
+                // Counted on every frame read, so a selective filter does not starve it.
+                let report = number.is_multiple_of(PROGRESS_EVERY);
+                let keep = match self.filter.as_mut() {
+                    Some(f) => f.matches(&frame)?,
+                    None => true,
+                };
+                if keep {
+                    self.stats.frame(frame.ts, frame.orig_len);
+                    if !each(number, frame, &mut self.stats) {
+                        return Ok(());
                     }
                 }
-                self.stats.frame(frame.ts, frame.orig_len);
-                if !each(number, frame, &mut self.stats) {
-                    return Ok(());
-                }
-                if number.is_multiple_of(PROGRESS_EVERY) {
-                    progress(Progress {
-                        file_index: i,
-                        files,
-                        position: src.position(),
-                        total: src.total_len(),
-                        packets: self.stats.packets,
-                    });
+                if report {
+                    progress(at(&src, self.stats.packets));
                 }
             }
             if let Some(d) = src.damage() {
                 self.damage.push(d.clone());
             }
-            progress(Progress {
-                file_index: i,
-                files,
-                position: src.position(),
-                total: src.total_len(),
-                packets: self.stats.packets,
-            });
+            progress(at(&src, self.stats.packets));
         }
         Ok(())
     }

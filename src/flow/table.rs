@@ -128,24 +128,23 @@ impl FlowTable {
     ) {
         self.expire(ts, events);
         let key = FlowKey::of(seg.src, seg.dst);
-        let syn_only = seg.has(f::SYN) && !seg.has(f::ACK);
-        if let Some(conn) = self.map.get(&key) {
-            let new_generation = if syn_only {
-                conn.is_new_syn(seg.seq)
-            } else if seg.has(f::SYN) {
-                // A SYN-ACK on a finished connection: its SYN was not captured.
-                conn.closed_at.is_some() && conn.synack.is_none_or(|(isn, _)| isn != seg.seq)
-            } else {
-                false
-            };
-            if new_generation {
-                if let Some(old) = self.map.remove(&key) {
-                    self.held_total -= old.held_bytes();
-                    if old.closed_at.is_none() {
-                        events.closed(&old, frame);
-                    }
-                    Self::finish(old, events);
+        // Only a SYN can start a new generation: other segments look the key up once.
+        let new_generation = seg.has(f::SYN)
+            && self.map.get(&key).is_some_and(|conn| {
+                if !seg.has(f::ACK) {
+                    conn.is_new_syn(seg.seq)
+                } else {
+                    // A SYN-ACK on a finished connection: its SYN was not captured.
+                    conn.closed_at.is_some() && conn.synack.is_none_or(|(isn, _)| isn != seg.seq)
                 }
+            });
+        if new_generation {
+            if let Some(old) = self.map.remove(&key) {
+                self.held_total -= old.held_bytes();
+                if old.closed_at.is_none() {
+                    events.closed(&old, frame);
+                }
+                Self::finish(old, events);
             }
         }
         let conn = match self.map.get_mut(&key) {

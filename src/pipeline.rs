@@ -1,11 +1,13 @@
 //! The offline pipeline: files -> frames -> segments -> flow tables -> shards -> report.
 //!
 //! Several files are one capture: frame numbers and connections continue across them, in the
-//! order given. With more than one worker, this thread reads and decodes each frame just far
-//! enough to hash its 4-tuple (symmetrically, so both directions meet in one worker), copies it
-//! into that worker's batch, and the workers run the flow table and analysis on their share.
-//! Batches are recycled through a return channel: after warm-up nothing is allocated per
-//! packet. With one worker everything runs on this thread, on the frames as read.
+//! order given. With more than one worker, this thread reads and decodes each frame, hashes
+//! its 4-tuple (symmetrically, so both directions meet in one worker) and appends the decoded
+//! segment to that worker's batch; the workers run the flow table and analysis on their share.
+//! Payloads are not copied when the file is memory-mapped: workers read them from the map, and
+//! its pages are handed back only behind every worker. Batches are recycled through a return
+//! channel: after warm-up nothing is allocated per packet. With one worker everything runs on
+//! this thread, on the frames as read.
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -17,8 +19,8 @@ use rustc_hash::FxHasher;
 
 use crate::analysis::sweep::Sweep;
 use crate::analysis::{self, FrameStats, Inputs, Output, Report, Shard};
-use crate::capture::{CaptureError, Damage, Filter, LinkType, Source, Timestamp};
-use crate::decode;
+use crate::capture::{CaptureError, Damage, Filter, Frame, SharedMap, Source, Timestamp};
+use crate::decode::{self, Segment};
 use crate::flow::table::TableStats;
 use crate::flow::{FlowKey, FlowTable, Limits};
 
@@ -71,24 +73,34 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 const SYNC_EVERY: u64 = 4096;
 /// A batch is sent when it holds this many frame bytes or frames.
 const BATCH_BYTES: usize = 256 * 1024;
-const BATCH_FRAMES: usize = 2048;
+const BATCH_FRAMES: usize = 1024;
 /// Batches per worker in flight (full, being processed, or waiting for reuse).
-const BATCHES_PER_WORKER: usize = 8;
+const BATCHES_PER_WORKER: usize = 4;
+/// Every worker is also told how far the capture is at least this often in bytes of a mapped
+/// file, so that a worker with few packets does not keep the file's pages resident.
+const SYNC_BYTES: usize = 8 << 20;
 
-/// The frames one worker is given at a time: their bytes back to back, and where each is.
+/// The segments one worker is given at a time, decoded. Payloads are read where they lie in a
+/// mapped file; from any other input they are copied into `data`.
 struct Batch {
     data: Vec<u8>,
     frames: Vec<Meta>,
     /// Every frame of this worker's share up to this number is in this or an earlier batch.
     through: u64,
+    /// The file being read, when it is mapped, and the offset in it before which none of this
+    /// worker's later frames lie: once this batch is done, the worker needs nothing before it.
+    map: Option<SharedMap>,
+    upto: usize,
 }
 
-#[derive(Clone, Copy)]
 struct Meta {
     number: u64,
     ts: Timestamp,
-    link: LinkType,
-    start: u32,
+    /// The segment as the reader decoded it, without its payload...
+    seg: Segment<'static>,
+    /// ...which is `len` bytes at `start` in the mapped file (`in_map`) or in `data`.
+    in_map: bool,
+    start: usize,
     len: u32,
 }
 
@@ -98,6 +110,8 @@ impl Batch {
             data: Vec::with_capacity(BATCH_BYTES + 65536),
             frames: Vec::with_capacity(BATCH_FRAMES),
             through: 0,
+            map: None,
+            upto: 0,
         }
     }
     fn full(&self) -> bool {
@@ -131,7 +145,7 @@ where
     let (shards, tables, frames, damage) = if workers == 1 {
         let mut shard = Shard::new(opts.analysis, 0, sweep.clone(), make_output(0));
         let mut table = FlowTable::new(limits);
-        reader.read_all(progress, |number, frame, stats| {
+        reader.read_all(0, progress, |number, frame, stats, _| {
             match decode::decode(&frame) {
                 Ok(seg) => table.segment(number, frame.ts, &seg, &mut shard),
                 Err(why) => stats.skip(why),
@@ -196,21 +210,23 @@ fn run_parallel<O: Output + Send>(
             handles.push(scope.spawn(move || {
                 let mut shard = Shard::new(cfg, w, sweep, out);
                 let mut table = FlowTable::new(limits);
-                for batch in frx {
+                for mut batch in frx {
                     if !stop.load(Ordering::Relaxed) {
+                        let file = batch.map.as_ref().map_or(&[][..], |m| m.bytes());
                         for m in &batch.frames {
-                            let bytes = &batch.data[m.start as usize..(m.start + m.len) as usize];
-                            // The reader decoded it already: it is a TCP segment.
-                            if let Ok(seg) = decode::decode_bytes(m.link, bytes) {
-                                table.segment(m.number, m.ts, &seg, &mut shard);
-                            }
+                            let from = if m.in_map { file } else { &batch.data[..] };
+                            let payload = &from[m.start..m.start + m.len as usize];
+                            let seg = Segment { payload, ..m.seg };
+                            table.segment(m.number, m.ts, &seg, &mut shard);
                         }
+                    }
+                    if let Some(map) = batch.map.take() {
+                        map.done(w, batch.upto);
                     }
                     shard.sync(batch.through);
                     if shard.error.is_some() {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    let mut batch = batch;
                     batch.data.clear();
                     batch.frames.clear();
                     // The reader may have gone: then the batch is simply dropped.
@@ -223,8 +239,13 @@ fn run_parallel<O: Output + Send>(
         }
         let mut current: Vec<Batch> = (0..workers).map(|_| Batch::new()).collect();
         let mut made = vec![1usize; workers];
-        // Sends worker w's batch (marked through frame `through`) and takes a fresh one.
-        let mut send = |w: usize, through: u64, current: &mut Vec<Batch>| -> bool {
+        // Sends worker w's batch, marked as in `Batch`, and takes a fresh one.
+        let mut send = |w: usize,
+                        through: u64,
+                        map: &Option<SharedMap>,
+                        upto: usize,
+                        current: &mut Vec<Batch>|
+         -> bool {
             let next = match empty_rx[w].try_recv() {
                 Ok(b) => b,
                 Err(_) if made[w] < BATCHES_PER_WORKER => {
@@ -238,15 +259,41 @@ fn run_parallel<O: Output + Send>(
             };
             let mut full = std::mem::replace(&mut current[w], next);
             full.through = through;
+            full.map = map.clone();
+            full.upto = upto;
             full_tx[w].send(full).is_ok() && !stop.load(Ordering::Relaxed)
         };
         let mut last = 0;
-        let result = reader.read_all(progress, |number, frame, stats| {
+        // The mapped file the batches being filled point into, and where in it every worker
+        // was last told how far the capture is.
+        let mut file: Option<SharedMap> = None;
+        let mut synced_at = 0usize;
+        let result = reader.read_all(workers, progress, |number, frame, stats, map| {
             last = number;
-            if number.is_multiple_of(SYNC_EVERY * 16) {
-                // Tell every worker, even one without packets, how far the capture is.
+            let switched = match (map, &file) {
+                (Some(a), Some(b)) => !a.same(b),
+                (None, None) => false,
+                _ => true,
+            };
+            if switched {
+                // A new file: what points into the last one goes first.
                 for w in 0..workers {
-                    if !send(w, number - 1, &mut current) {
+                    if !current[w].frames.is_empty()
+                        && !send(w, number - 1, &file, usize::MAX, &mut current)
+                    {
+                        return false;
+                    }
+                }
+                file = map.cloned();
+                synced_at = 0;
+            }
+            let at = map.and_then(|m| m.offset_of(frame.data)).unwrap_or(0);
+            // Tell every worker, even one without packets, how far the capture is (for the
+            // sweep), and how far the mapped file is (so its pages can be handed back).
+            if number.is_multiple_of(SYNC_EVERY * 16) || at >= synced_at + SYNC_BYTES {
+                synced_at = at;
+                for w in 0..workers {
+                    if !send(w, number - 1, &file, at, &mut current) {
                         return false;
                     }
                 }
@@ -260,23 +307,33 @@ fn run_parallel<O: Output + Send>(
             };
             let w = shard_of(&FlowKey::of(seg.src, seg.dst), workers);
             let b = &mut current[w];
-            let start = b.data.len();
-            b.data.extend_from_slice(frame.data);
+            let (in_map, start) = match map.and_then(|m| m.offset_of(seg.payload)) {
+                Some(off) => (true, off),
+                None => {
+                    let start = b.data.len();
+                    b.data.extend_from_slice(seg.payload);
+                    (false, start)
+                }
+            };
             b.frames.push(Meta {
                 number,
                 ts: frame.ts,
-                link: frame.link,
-                start: start as u32,
-                len: frame.data.len() as u32,
+                seg: Segment {
+                    payload: &[],
+                    ..seg
+                },
+                in_map,
+                start,
+                len: seg.payload.len() as u32,
             });
             if b.full() {
-                return send(w, number, &mut current);
+                return send(w, number, &file, at + frame.data.len(), &mut current);
             }
             true
         });
         for w in 0..workers {
             if !current[w].frames.is_empty() {
-                send(w, last, &mut current);
+                send(w, last, &file, usize::MAX, &mut current);
             }
         }
         drop(full_tx);
@@ -312,17 +369,24 @@ impl Reader {
         })
     }
 
-    /// Calls `each(frame number, frame, stats)` for every frame that passes the filter,
-    /// until it returns false.
+    /// Calls `each(frame number, frame, stats, map)` for every frame that passes the filter,
+    /// until it returns false. With `share_with` > 0, a mapped file is shared with that many
+    /// threads, and `map` is the file the frame lies in (see [`Source::share`]).
     fn read_all(
         &mut self,
+        share_with: usize,
         progress: &mut dyn FnMut(Progress),
-        mut each: impl FnMut(u64, crate::capture::Frame<'_>, &mut FrameStats) -> bool,
+        mut each: impl FnMut(u64, Frame<'_>, &mut FrameStats, Option<&SharedMap>) -> bool,
     ) -> Result<(), CaptureError> {
         let mut number: u64 = 0;
         let files = self.files.len();
         for (i, path) in self.files.iter().enumerate() {
             let mut src = Source::open(path)?;
+            let map = if share_with > 0 {
+                src.share(share_with)
+            } else {
+                None
+            };
             let at = |src: &Source, packets| Progress {
                 file_index: i,
                 files,
@@ -340,7 +404,7 @@ impl Reader {
                 };
                 if keep {
                     self.stats.frame(frame.ts, frame.orig_len);
-                    if !each(number, frame, &mut self.stats) {
+                    if !each(number, frame, &mut self.stats, map.as_ref()) {
                         return Ok(());
                     }
                 }

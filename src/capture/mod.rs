@@ -29,7 +29,7 @@ mod reader;
 mod tests;
 
 pub use filter::Filter;
-pub use reader::{FileFormat, Source, DEFAULT_CHUNK, MAX_RECORD};
+pub use reader::{FileFormat, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
 
 /// Capture time in nanoseconds since the Unix epoch. Everything below `capture` takes time
 /// from here, never from the wall clock, so replaying a file gives the same answer as

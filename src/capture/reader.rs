@@ -8,13 +8,15 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::{CaptureError, Damage, LinkType, Timestamp};
 
-/// Default size of one read from the input.
 /// Regular files at least this large are memory-mapped instead of read.
 const MAP_MIN: u64 = 1 << 20;
 
+/// Default size of one read from the input.
 pub const DEFAULT_CHUNK: usize = 2 << 20;
 
 /// Largest record (pcap packet or pcapng block) the reader accepts; a length field above this
@@ -65,7 +67,68 @@ impl FileFormat {
 /// on the bench capture).
 enum Buf {
     Owned(Vec<u8>),
-    Mapped(memmap2::Mmap),
+    Mapped(SharedMap),
+}
+
+/// A capture file mapped into memory, which other threads may read frames from where they lie
+/// (see [`Source::share`]) instead of being handed copies.
+///
+/// The reader hands parsed pages back to the kernel as it goes, so that resident memory stays
+/// bounded however long the file is. Once shared, it hands back only pages that every reader
+/// has declared done with ([`SharedMap::done`]). Handing back a page early would cost memory
+/// and time but not correctness: the map is a read-only private file mapping, so a page that
+/// is touched again is read from the file again.
+#[derive(Clone)]
+pub struct SharedMap(Arc<Mapped>);
+
+struct Mapped {
+    map: memmap2::Mmap,
+    /// Per reader: it needs no byte before this offset any more.
+    done: Box<[AtomicUsize]>,
+}
+
+impl SharedMap {
+    fn new(map: memmap2::Mmap) -> SharedMap {
+        SharedMap(Arc::new(Mapped {
+            map,
+            done: Box::new([]),
+        }))
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0.map
+    }
+
+    /// Where `part`, a slice of [`SharedMap::bytes`], starts in the file.
+    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let base = self.0.map.as_ptr() as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        (at + part.len() <= self.0.map.len()).then_some(at)
+    }
+
+    /// Reader `reader` (below the count given to [`Source::share`]) needs nothing before
+    /// `offset` any more.
+    pub fn done(&self, reader: usize, offset: usize) {
+        if let Some(d) = self.0.done.get(reader) {
+            d.fetch_max(offset, Ordering::Release);
+        }
+    }
+
+    /// The same map, in the same file, as `other`.
+    pub fn same(&self, other: &SharedMap) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The offset before which every reader is done (the whole file if it was never shared).
+    fn all_done(&self) -> usize {
+        self.0
+            .done
+            .iter()
+            .map(|d| d.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(usize::MAX)
+    }
 }
 
 impl std::ops::Deref for Buf {
@@ -73,7 +136,7 @@ impl std::ops::Deref for Buf {
     fn deref(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
-            Buf::Mapped(m) => m,
+            Buf::Mapped(m) => m.bytes(),
         }
     }
 }
@@ -83,7 +146,7 @@ impl Buf {
     /// so this copy never happens in practice; it keeps the type honest without a panic.
     fn owned(&mut self) -> &mut Vec<u8> {
         if let Buf::Mapped(m) = self {
-            *self = Buf::Owned(m.to_vec());
+            *self = Buf::Owned(m.bytes().to_vec());
         }
         match self {
             Buf::Owned(v) => v,
@@ -262,7 +325,7 @@ impl Source {
                 let _ = map.advise(memmap2::Advice::Sequential);
                 src.end = map.len();
                 src.eof = true;
-                src.buf = Buf::Mapped(map);
+                src.buf = Buf::Mapped(SharedMap::new(map));
             }
             src.read_file_header()?;
             Ok(src)
@@ -363,6 +426,21 @@ impl Source {
         }
     }
 
+    /// The mapped file, to be read by `readers` other threads as well, each of which says what
+    /// it is done with ([`SharedMap::done`]); pages are handed back only behind all of them.
+    /// `None` if the input is not mapped (standard input, a pipe, a small file): frames must
+    /// then be copied before the next call to [`Source::next_frame`].
+    pub fn share(&mut self, readers: usize) -> Option<SharedMap> {
+        let Buf::Mapped(m) = &mut self.buf else {
+            return None;
+        };
+        let done = (0..readers).map(|_| AtomicUsize::new(0)).collect();
+        // Only this source holds the map until now, so it can be rebuilt in place.
+        let inner = Arc::get_mut(&mut m.0)?;
+        inner.done = done;
+        Some(m.clone())
+    }
+
     /// Set when reading stopped early because of damage.
     pub fn damage(&self) -> Option<&Damage> {
         self.damage.as_ref()
@@ -399,11 +477,18 @@ impl Source {
         if let Buf::Mapped(map) = &self.buf {
             let upto = self.start & !(PAGE - 1);
             if upto >= self.released + STEP {
-                // SAFETY: the map is a read-only file mapping; dropping its pages only means
-                // they are read from the file again if touched. Nothing borrows them: frames
-                // live until the next call, and `&mut self` proves the last one is gone.
+                // Behind every thread it was shared with, too.
+                let upto = upto.min(map.all_done() & !(PAGE - 1));
+                if upto < self.released + STEP {
+                    return;
+                }
+                // SAFETY: the map is a read-only private file mapping; dropping its pages only
+                // means they are read from the file again if touched, with the same bytes. In
+                // this thread nothing borrows them: frames live until the next call, and
+                // `&mut self` proves the last one is gone; other threads said they are done
+                // with them.
                 let _ = unsafe {
-                    map.unchecked_advise_range(
+                    map.0.map.unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
                         self.released,
                         upto - self.released,

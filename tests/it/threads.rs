@@ -123,3 +123,63 @@ fn a_capture_split_in_two_files_is_one_capture() {
         }
     }
 }
+
+/// Writes `copies` copies of a little-endian Ethernet/IPv4 pcap one after another, each
+/// `copy` seconds later and with both TCP ports moved up by `copy`, so that every copy's
+/// connections are new ones. Returns the file's size.
+fn repeat_shifted(from: &Path, to: &Path, copies: u16) -> usize {
+    let bytes = std::fs::read(from).unwrap();
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    let mut out = bytes[..24].to_vec();
+    for copy in 0..copies {
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            let mut rec = bytes[at..at + 16 + caplen].to_vec();
+            let secs = u32::from_le_bytes(rec[..4].try_into().unwrap()) + u32::from(copy);
+            rec[..4].copy_from_slice(&secs.to_le_bytes());
+            let frame = &mut rec[16..];
+            assert_eq!(&frame[12..14], &[0x08, 0x00], "IPv4 over Ethernet");
+            let tcp = 14 + usize::from(frame[14] & 0x0f) * 4;
+            for p in [tcp, tcp + 2] {
+                let port = u16::from_be_bytes([frame[p], frame[p + 1]]).wrapping_add(copy);
+                frame[p..p + 2].copy_from_slice(&port.to_be_bytes());
+            }
+            out.extend_from_slice(&rec);
+            at += 16 + caplen;
+        }
+    }
+    std::fs::write(to, &out).unwrap();
+    out.len()
+}
+
+/// Large files are read through a memory map that the workers read payloads from directly,
+/// and whose pages are handed back only behind every worker. Several such files, and a small
+/// one (read, not mapped) between them, give the same results with any number of threads.
+#[test]
+fn mapped_files_give_the_same_results_with_threads() {
+    let dir = std::env::temp_dir().join(format!("connscope-mapped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    let large = capture("large.pcap");
+    // Over the 1 MiB at which files are mapped, and over the 8 MiB steps of page release.
+    assert!(repeat_shifted(&large, &a, 12) > 10 << 20);
+    assert!(repeat_shifted(&large, &b, 3) > 2 << 20);
+    let alone = json_with(&[&large], 1, &[]);
+    let one = json_with(&[&a], 1, &["--requests"]);
+    assert_eq!(
+        one["summary"]["requests"].as_u64().unwrap(),
+        12 * alone["summary"]["requests"].as_u64().unwrap(),
+        "every copy counts"
+    );
+    let small = capture("keepalive.pcap");
+    for set in [vec![&a], vec![&a, &small, &b], vec![&small, &b]] {
+        let set: Vec<&Path> = set.into_iter().map(|p| p.as_path()).collect();
+        let one = json_with(&set, 1, &["--requests"]);
+        for threads in [2, 3] {
+            let many = json_with(&set, threads, &["--requests"]);
+            assert!(one == many, "{set:?}: --threads {threads} differs");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

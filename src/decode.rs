@@ -50,6 +50,10 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes the IP header announces but the capture cut off (snaplen).
     pub payload_missing: u32,
+    /// The TCP header with its options, to verify the checksum (empty: not verifiable).
+    pub tcp_header: &'a [u8],
+    /// The IPv4 header checksum is wrong (never set for IPv6, which has none).
+    pub bad_ip_checksum: bool,
 }
 
 impl Segment<'_> {
@@ -61,6 +65,65 @@ impl Segment<'_> {
     pub fn wire_len(&self) -> u32 {
         self.payload.len() as u32 + self.payload_missing
     }
+
+    /// Whether the TCP checksum is right; `None` when it cannot be told (the capture cut the
+    /// segment short, or the header is not at hand). Costs a pass over the payload, so it is
+    /// for the flow workers, not the thread that reads the capture.
+    pub fn tcp_checksum_ok(&self) -> Option<bool> {
+        if self.payload_missing > 0 || self.tcp_header.len() < 20 {
+            return None;
+        }
+        let len = self.tcp_header.len() + self.payload.len();
+        let len = u16::try_from(len).ok()?;
+        let mut sum = 0u64;
+        // The pseudo-header: addresses, protocol and TCP length (RFC 9293 section 3.1).
+        match (self.src.ip, self.dst.ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                sum = ones_sum(&a.octets(), sum);
+                sum = ones_sum(&b.octets(), sum);
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                sum = ones_sum(&a.octets(), sum);
+                sum = ones_sum(&b.octets(), sum);
+            }
+            _ => return None,
+        }
+        let [hi, lo] = len.to_be_bytes();
+        sum = ones_sum(&[0, 6, hi, lo], sum);
+        // The header's length is a multiple of 4, so the payload's words line up.
+        sum = ones_sum(self.tcp_header, sum);
+        sum = ones_sum(self.payload, sum);
+        Some(fold(sum) == 0xffff)
+    }
+}
+
+/// Adds `bytes` to a one's complement sum (RFC 1071) kept in native byte order, 32 bits at a
+/// time into 64 (no carry is lost below 2^32 words); `fold` finishes it. An odd tail is padded
+/// with zeros. Words start at even offsets of `bytes`, so sums of consecutive pieces of even
+/// length add up.
+#[inline]
+fn ones_sum(bytes: &[u8], mut acc: u64) -> u64 {
+    let mut words = bytes.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 4];
+        w[..rest.len()].copy_from_slice(rest);
+        acc += u64::from(u32::from_ne_bytes(w));
+    }
+    acc
+}
+
+/// The 16-bit one's complement sum, in network byte order, of what `ones_sum` added up.
+#[inline]
+fn fold(mut acc: u64) -> u16 {
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    // A byte-swapped sum is the sum of the byte-swapped words (RFC 1071 section 2(B)).
+    u16::from_be(acc as u16)
 }
 
 /// Why a frame did not yield a TCP segment. Each kind is counted in the summary.
@@ -183,9 +246,12 @@ pub fn decode_bytes(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
     }
     // What the IP header says the TCP segment's length is, to tell snaplen loss apart.
     let tcp_at = payload.payload.as_ptr() as usize - ip.as_ptr() as usize;
+    let mut bad_ip_checksum = false;
     let (src, dst, declared_tcp_len) = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
+            // 20 to 60 bytes: cheap enough for the reading thread.
+            bad_ip_checksum = fold(ones_sum(h.slice(), 0)) != 0xffff;
             let total = usize::from(h.total_len());
             // total_len 0 appears on TSO captures: trust what was captured.
             let declared = if total == 0 {
@@ -244,6 +310,8 @@ pub fn decode_bytes(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
         window: tcp.window_size(),
         payload: data,
         payload_missing: u32::try_from(payload_missing).unwrap_or(u32::MAX),
+        tcp_header: tcp.header_slice(),
+        bad_ip_checksum,
     })
 }
 
@@ -408,5 +476,66 @@ mod tests {
             decode_bytes(LinkType::RAW, &[0x75, 0, 0]).unwrap_err(),
             Skip::Malformed
         );
+    }
+
+    /// RFC 1071's worked example (section 3): the words 0001 f203 f4f5 f6f7 sum to ddf2.
+    #[test]
+    fn ones_complement_sum_matches_rfc_1071() {
+        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(ones_sum(&bytes, 0)), 0xddf2);
+        // In pieces of even length, and with an odd tail padded by a zero byte.
+        assert_eq!(
+            fold(ones_sum(&bytes[6..], ones_sum(&bytes[..6], 0))),
+            0xddf2
+        );
+        assert_eq!(fold(ones_sum(&[0x12], 0)), 0x1200);
+    }
+
+    /// The checksum by the book: 16-bit big-endian words, carries folded as they come.
+    fn reference_checksum(words: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for pair in words.chunks(2) {
+            let w = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            sum += u32::from(w);
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    /// A packet with both checksums filled in by the reference verifies; a flipped bit in the
+    /// payload, the header or the IPv4 header is caught.
+    #[test]
+    fn checksums_are_verified() {
+        for payload in [&b""[..], b"GET", b"GET / HTTP/1.1\r\n\r\n"] {
+            let mut ip = ipv4_tcp(payload);
+            let ip_sum = reference_checksum(&ip[..20]);
+            ip[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+            let mut pseudo = ip[12..20].to_vec();
+            pseudo.extend_from_slice(&[0, 6, 0, (20 + payload.len()) as u8]);
+            pseudo.extend_from_slice(&ip[20..]);
+            let tcp_sum = reference_checksum(&pseudo);
+            ip[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
+            let seg = decode_bytes(LinkType::RAW, &ip).unwrap();
+            assert_eq!(seg.tcp_checksum_ok(), Some(true), "{payload:?}");
+            assert!(!seg.bad_ip_checksum);
+            for at in [20 + 4, ip.len() - 1] {
+                let mut bad = ip.clone();
+                bad[at] ^= 0x10;
+                let seg = decode_bytes(LinkType::RAW, &bad).unwrap();
+                assert_eq!(seg.tcp_checksum_ok(), Some(false), "{payload:?} byte {at}");
+            }
+            let mut bad = ip.clone();
+            bad[8] ^= 1; // the TTL
+            assert!(decode_bytes(LinkType::RAW, &bad).unwrap().bad_ip_checksum);
+        }
+    }
+
+    /// A segment cut short by snaplen cannot be verified.
+    #[test]
+    fn a_truncated_segment_is_not_verified() {
+        let ip = ipv4_tcp(b"GET / HTTP/1.1\r\n\r\n");
+        let seg = decode_bytes(LinkType::RAW, &ip[..ip.len() - 4]).unwrap();
+        assert_eq!(seg.payload_missing, 4);
+        assert_eq!(seg.tcp_checksum_ok(), None);
     }
 }

@@ -75,7 +75,7 @@ const SYNC_EVERY: u64 = 4096;
 const BATCH_BYTES: usize = 256 * 1024;
 const BATCH_FRAMES: usize = 1024;
 /// Batches per worker in flight (full, being processed, or waiting for reuse).
-const BATCHES_PER_WORKER: usize = 4;
+const BATCHES_PER_WORKER: usize = 8;
 /// Every worker is also told how far the capture is at least this often in bytes of a mapped
 /// file, so that a worker with few packets does not keep the file's pages resident.
 const SYNC_BYTES: usize = 8 << 20;
@@ -96,10 +96,12 @@ struct Batch {
 struct Meta {
     number: u64,
     ts: Timestamp,
-    /// The segment as the reader decoded it, without its payload...
+    /// The segment as the reader decoded it, without its bytes...
     seg: Segment<'static>,
-    /// ...which is `len` bytes at `start` in the mapped file (`in_map`) or in `data`.
+    /// ...which are at `start` in the mapped file (`in_map`) or in `data`: the TCP header
+    /// (`header` bytes, for the checksum), then the payload (`len` bytes).
     in_map: bool,
+    header: u8,
     start: usize,
     len: u32,
 }
@@ -215,8 +217,12 @@ fn run_parallel<O: Output + Send>(
                         let file = batch.map.as_ref().map_or(&[][..], |m| m.bytes());
                         for m in &batch.frames {
                             let from = if m.in_map { file } else { &batch.data[..] };
-                            let payload = &from[m.start..m.start + m.len as usize];
-                            let seg = Segment { payload, ..m.seg };
+                            let at = m.start + usize::from(m.header);
+                            let seg = Segment {
+                                tcp_header: &from[m.start..at],
+                                payload: &from[at..at + m.len as usize],
+                                ..m.seg
+                            };
                             table.segment(m.number, m.ts, &seg, &mut shard);
                         }
                     }
@@ -307,22 +313,28 @@ fn run_parallel<O: Output + Send>(
             };
             let w = shard_of(&FlowKey::of(seg.src, seg.dst), workers);
             let b = &mut current[w];
-            let (in_map, start) = match map.and_then(|m| m.offset_of(seg.payload)) {
-                Some(off) => (true, off),
-                None => {
-                    let start = b.data.len();
-                    b.data.extend_from_slice(seg.payload);
-                    (false, start)
-                }
-            };
+            // The header and payload lie back to back in the frame, so a map holds them as one.
+            let header = seg.tcp_header;
+            let in_map = map.and_then(|m| m.offset_of(header)).filter(|&at| {
+                map.and_then(|m| m.offset_of(seg.payload)) == Some(at + header.len())
+            });
+            let start = in_map.unwrap_or_else(|| {
+                let start = b.data.len();
+                b.data.extend_from_slice(header);
+                b.data.extend_from_slice(seg.payload);
+                start
+            });
             b.frames.push(Meta {
                 number,
                 ts: frame.ts,
                 seg: Segment {
                     payload: &[],
+                    tcp_header: &[],
                     ..seg
                 },
-                in_map,
+                in_map: in_map.is_some(),
+                // At most 60 bytes (data offset 15 x 4).
+                header: header.len() as u8,
                 start,
                 len: seg.payload.len() as u32,
             });

@@ -117,6 +117,8 @@ fuzz_target!(|data: &[u8]| {
             window: 65535,
             payload: &stream[start..end],
             payload_missing: u32::from(s.missing.saturating_sub(240)),
+            tcp_header: &[],
+            bad_ip_checksum: false,
         };
         frame += 1;
         table.segment(frame, ts, &seg, &mut events);

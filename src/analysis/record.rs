@@ -30,6 +30,9 @@ pub struct TcpCounters {
     pub keepalive_probes: u64,
     pub zero_window_probes: u64,
     pub syn_retransmits: u64,
+    /// Segments with a wrong TCP or IPv4 checksum, by sender (used all the same).
+    pub bad_checksums_client: u64,
+    pub bad_checksums_server: u64,
 }
 
 impl TcpCounters {
@@ -40,6 +43,8 @@ impl TcpCounters {
         self.keepalive_probes += o.keepalive_probes;
         self.zero_window_probes += o.zero_window_probes;
         self.syn_retransmits += o.syn_retransmits;
+        self.bad_checksums_client += o.bad_checksums_client;
+        self.bad_checksums_server += o.bad_checksums_server;
     }
 }
 
@@ -186,6 +191,8 @@ impl ConnRecord {
         let idle = c.http.idle;
         let mut tcp = TcpCounters {
             syn_retransmits: c.syn.map_or(0, |s| u64::from(s.retransmits)),
+            bad_checksums_client: c.bad_checksums[client],
+            bad_checksums_server: c.bad_checksums[1 - client],
             ..TcpCounters::default()
         };
         for s in &c.streams {

@@ -416,6 +416,11 @@ impl Totals {
             http_errors: self.http_errors.clone(),
             skipped: a.skipped,
             stray_segments: table.stray_segments,
+            checksums: Checksums {
+                verified: table.checksums_verified,
+                bad_tcp: table.bad_tcp_checksums,
+                bad_ip: table.bad_ip_checksums,
+            },
             peak_open_connections: peak_open,
             slow_headers: self.slow_headers,
             limits: Limits {
@@ -426,6 +431,16 @@ impl Totals {
             damage: inputs.damage.clone(),
         }
     }
+}
+
+/// Checksums: segments whose TCP checksum could be verified (captured whole), wrong TCP
+/// checksums among them, and wrong IPv4 header checksums. Nothing is dropped for a wrong
+/// checksum: with checksum offload, the capturing host's own packets carry wrong ones.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Checksums {
+    pub verified: u64,
+    pub bad_tcp: u64,
+    pub bad_ip: u64,
 }
 
 /// Capture-wide figures.
@@ -461,6 +476,7 @@ pub struct Summary {
     pub http_errors: BTreeMap<&'static str, u64>,
     pub skipped: Skipped,
     pub stray_segments: u64,
+    pub checksums: Checksums,
     /// Most connections open at once (from first packet to close), by capture time.
     pub peak_open_connections: u64,
     /// Connections whose slowest request head passed the slow-headers threshold.

@@ -53,6 +53,8 @@ pub struct Connection {
     pub finished: bool,
     /// Removed from the table to respect the connection limit, before it ended.
     pub evicted: bool,
+    /// Segments each side (index as `ends`) sent with a wrong TCP or IPv4 checksum.
+    pub bad_checksums: [u64; 2],
 }
 
 /// Adapts the HTTP session to receive one direction's stream.
@@ -100,6 +102,7 @@ impl Connection {
             closed_at: None,
             finished: false,
             evicted: false,
+            bad_checksums: [0; 2],
         }
     }
 

@@ -82,6 +82,12 @@ pub struct TableStats {
     pub evicted_half_open: u64,
     /// Times the total out-of-order limit made a connection give up on its holes.
     pub held_overflows: u64,
+    /// Segments whose TCP checksum could be verified (captured whole), and those that were
+    /// wrong; IPv4 headers with a wrong checksum. All are used anyway: checksum offload
+    /// makes wrong checksums normal on the capturing host's own packets.
+    pub checksums_verified: u64,
+    pub bad_tcp_checksums: u64,
+    pub bad_ip_checksums: u64,
 }
 
 impl TableStats {
@@ -91,6 +97,9 @@ impl TableStats {
         self.evicted += o.evicted;
         self.evicted_half_open += o.evicted_half_open;
         self.held_overflows += o.held_overflows;
+        self.checksums_verified += o.checksums_verified;
+        self.bad_tcp_checksums += o.bad_tcp_checksums;
+        self.bad_ip_checksums += o.bad_ip_checksums;
     }
 }
 
@@ -127,6 +136,13 @@ impl FlowTable {
         events: &mut impl FlowEvents,
     ) {
         self.expire(ts, events);
+        let mut bad_checksum = seg.bad_ip_checksum;
+        self.stats.bad_ip_checksums += u64::from(seg.bad_ip_checksum);
+        if let Some(ok) = seg.tcp_checksum_ok() {
+            self.stats.checksums_verified += 1;
+            self.stats.bad_tcp_checksums += u64::from(!ok);
+            bad_checksum |= !ok;
+        }
         let key = FlowKey::of(seg.src, seg.dst);
         // Only a SYN can start a new generation: other segments look the key up once.
         let new_generation = seg.has(f::SYN)
@@ -167,6 +183,9 @@ impl FlowTable {
                 self.map.entry(key).or_insert(conn)
             }
         };
+        if bad_checksum {
+            conn.bad_checksums[conn.side_of(&seg.src)] += 1;
+        }
         let was_closed = conn.closed_at.is_some();
         let held_before = conn.held_bytes();
         conn.segment(seg, ts, self.limits.held_per_stream);

@@ -195,6 +195,23 @@ fn summary(out: &mut String, s: &Summary, style: &Style) {
             ),
         );
     }
+    let c = &s.checksums;
+    if c.bad_tcp + c.bad_ip > 0 {
+        wrapped(
+            out,
+            "  checksums     ",
+            &format!(
+                "{} of {} verified TCP segments and {} IPv4 headers wrong ({} sent by clients, \
+                 {} by servers); used anyway: checksum offload makes the capturing host's own \
+                 packets look like this",
+                count(c.bad_tcp),
+                count(c.verified),
+                count(c.bad_ip),
+                count(t.bad_checksums_client),
+                count(t.bad_checksums_server)
+            ),
+        );
+    }
     if !s.http_errors.is_empty() {
         wrapped(out, "  http errors   ", &pairs(&s.http_errors));
     }

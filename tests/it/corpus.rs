@@ -28,7 +28,7 @@ use crate::schema::{connscope, Connection, Report};
 // ---------------------------------------------------------------------------------------------
 // The corpus and running connscope over it
 
-fn corpus_dir() -> Option<PathBuf> {
+pub(crate) fn corpus_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("CONNSCOPE_CORPUS") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),

@@ -1,6 +1,7 @@
 //! Integration tests: the connscope binary over real captures, compared with ground truth
 //! that came from elsewhere (the servers' own logs, public captures, properties).
 
+mod checksums;
 mod cli;
 mod corpus;
 mod ground_truth;

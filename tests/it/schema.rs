@@ -144,10 +144,18 @@ pub struct Summary {
     pub http_errors: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
     pub stray_segments: u64,
+    pub checksums: Checksums,
     pub peak_open_connections: u64,
     pub slow_headers: u64,
     pub limits: BTreeMap<String, u64>,
     pub damage: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+pub struct Checksums {
+    pub verified: u64,
+    pub bad_tcp: u64,
+    pub bad_ip: u64,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -34,6 +34,8 @@ impl Owned {
             window: self.window,
             payload: &self.payload,
             payload_missing: 0,
+            tcp_header: &[],
+            bad_ip_checksum: false,
         }
     }
 }

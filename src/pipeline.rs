@@ -9,20 +9,18 @@
 //! channel: after warm-up nothing is allocated per packet. With one worker everything runs on
 //! this thread, on the frames as read.
 
-use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
-use rustc_hash::FxHasher;
-
 use crate::analysis::sweep::Sweep;
 use crate::analysis::{self, FrameStats, Inputs, Output, Report, Shard};
 use crate::capture::{CaptureError, Damage, Filter, Frame, SharedMap, Source, Timestamp};
-use crate::decode::{self, Segment};
+use crate::decode::{self, Endpoint, Segment};
 use crate::flow::table::TableStats;
-use crate::flow::{FlowKey, FlowTable, Limits};
+use crate::flow::{FlowTable, Limits};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -121,11 +119,24 @@ impl Batch {
     }
 }
 
-/// The worker a flow belongs to: a hash of the direction-independent key.
-fn shard_of(key: &FlowKey, workers: usize) -> usize {
-    let mut h = FxHasher::default();
-    key.hash(&mut h);
-    (h.finish() % workers as u64) as usize
+/// The worker a flow belongs to: a hash of its two endpoints that does not depend on their
+/// order (so both directions meet), cheap enough for the reading thread.
+fn shard_of(a: &Endpoint, b: &Endpoint, workers: usize) -> usize {
+    fn mix(e: &Endpoint) -> u64 {
+        let ip = match e.ip {
+            IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            IpAddr::V6(v6) => {
+                let x = u128::from(v6);
+                (x as u64) ^ ((x >> 64) as u64).rotate_left(29)
+            }
+        };
+        // MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+        let mut x = ip ^ (u64::from(e.port) << 48);
+        x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+    ((mix(a) ^ mix(b)) % workers as u64) as usize
 }
 
 pub fn run<O, F>(
@@ -311,7 +322,7 @@ fn run_parallel<O: Output + Send>(
                     return true;
                 }
             };
-            let w = shard_of(&FlowKey::of(seg.src, seg.dst), workers);
+            let w = shard_of(&seg.src, &seg.dst, workers);
             let b = &mut current[w];
             // The header and payload lie back to back in the frame, so a map holds them as one.
             let header = seg.tcp_header;
@@ -434,5 +445,63 @@ impl Reader {
 
     fn finish(self) -> (FrameStats, Vec<Damage>) {
         (self.stats, self.damage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Flows that differ only in the client's port (one client, one server: a load test).
+    fn ports(i: u32) -> (Endpoint, Endpoint) {
+        let client = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            port: 1024 + i as u16,
+        };
+        let server = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            port: 80,
+        };
+        (client, server)
+    }
+
+    /// Many clients, servers on IPv4 and IPv6.
+    fn ends(i: u32) -> (Endpoint, Endpoint) {
+        let client = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i % 251))),
+            port: 1024 + (i % 60_000) as u16,
+        };
+        let server = Endpoint {
+            ip: if i.is_multiple_of(2) {
+                IpAddr::V4(Ipv4Addr::new(10, 1, 0, (i % 7) as u8))
+            } else {
+                IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, (i % 7) as u16))
+            },
+            port: [80, 443, 8080][(i % 3) as usize],
+        };
+        (client, server)
+    }
+
+    /// Both directions of a flow go to one worker, and flows spread evenly over workers.
+    #[test]
+    fn shards_are_symmetric_and_even() {
+        for (workers, make) in [2, 3, 4, 7]
+            .into_iter()
+            .flat_map(|w| [(w, ports as fn(u32) -> (Endpoint, Endpoint)), (w, ends)])
+        {
+            let mut per = vec![0u32; workers];
+            let flows = 20_000;
+            for i in 0..flows {
+                let (c, s) = make(i);
+                let w = shard_of(&c, &s, workers);
+                assert_eq!(w, shard_of(&s, &c, workers));
+                per[w] += 1;
+            }
+            let mean = flows / workers as u32;
+            for n in &per {
+                assert!(n.abs_diff(mean) * 10 < mean, "{workers} workers: {per:?}");
+            }
+        }
     }
 }

@@ -479,7 +479,7 @@ impl Source {
     /// resident memory stays bounded however long the file is: mapped pages count as the
     /// process's own once touched.
     fn release_read(&mut self) {
-        const STEP: usize = 8 << 20;
+        const STEP: usize = 2 << 20;
         const PAGE: usize = 4096;
         if let Buf::Mapped(map) = &self.buf {
             let upto = self.start & !(PAGE - 1);

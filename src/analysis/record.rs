@@ -30,6 +30,9 @@ pub struct TcpCounters {
     pub keepalive_probes: u64,
     pub zero_window_probes: u64,
     pub syn_retransmits: u64,
+    /// RSTs that did not end the connection: outside the receiver's window, or followed by
+    /// traffic that shows the peers went on.
+    pub ignored_resets: u64,
 }
 
 impl TcpCounters {
@@ -40,6 +43,7 @@ impl TcpCounters {
         self.keepalive_probes += o.keepalive_probes;
         self.zero_window_probes += o.zero_window_probes;
         self.syn_retransmits += o.syn_retransmits;
+        self.ignored_resets += o.ignored_resets;
     }
 }
 
@@ -186,6 +190,7 @@ impl ConnRecord {
         let idle = c.http.idle;
         let mut tcp = TcpCounters {
             syn_retransmits: c.syn.map_or(0, |s| u64::from(s.retransmits)),
+            ignored_resets: u64::from(c.ignored_resets),
             ..TcpCounters::default()
         };
         for s in &c.streams {

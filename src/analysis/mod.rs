@@ -165,6 +165,11 @@ impl<O: Output> FlowEvents for Shard<O> {
         self.pending.opened(conn.id);
     }
 
+    fn reopened(&mut self, _conn: &Connection, frame: u64) {
+        // Counted as closed from the RST to here: the RST looked like the end until now.
+        self.pending.opened(frame);
+    }
+
     fn closed(&mut self, conn: &Connection, frame: u64) {
         self.pending.closed(frame);
         // The active closer enters TIME_WAIT when the close completes: first FIN, both FINs.

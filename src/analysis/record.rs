@@ -33,6 +33,9 @@ pub struct TcpCounters {
     /// Segments with a wrong TCP or IPv4 checksum, by sender (used all the same).
     pub bad_checksums_client: u64,
     pub bad_checksums_server: u64,
+    /// RSTs that did not end the connection: outside the receiver's window, or followed by
+    /// traffic that shows the peers went on.
+    pub ignored_resets: u64,
 }
 
 impl TcpCounters {
@@ -45,6 +48,7 @@ impl TcpCounters {
         self.syn_retransmits += o.syn_retransmits;
         self.bad_checksums_client += o.bad_checksums_client;
         self.bad_checksums_server += o.bad_checksums_server;
+        self.ignored_resets += o.ignored_resets;
     }
 }
 
@@ -193,6 +197,7 @@ impl ConnRecord {
             syn_retransmits: c.syn.map_or(0, |s| u64::from(s.retransmits)),
             bad_checksums_client: c.bad_checksums[client],
             bad_checksums_server: c.bad_checksums[1 - client],
+            ignored_resets: u64::from(c.ignored_resets),
             ..TcpCounters::default()
         };
         for s in &c.streams {

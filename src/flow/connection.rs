@@ -5,8 +5,13 @@
 //! client is the side that sent the SYN (or, from a SYN-ACK alone, the other side); for a
 //! connection picked up mid-stream it is inferred at the end, from who sent HTTP requests and
 //! then from port numbers.
+//!
+//! A RST ends the connection unless it cannot have been accepted or the peers are seen to go
+//! on after it (see [`super::reset`]); such RSTs are counted in `ignored_resets`. RSTs after a
+//! FIN are aborts of a closing connection and always end it.
 
 use super::reassembly::{Reassembler, StreamSink};
+use super::reset::{seq_end, PendingReset, RcvWindow};
 use super::seq::Seq;
 use crate::capture::Timestamp;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
@@ -43,7 +48,16 @@ pub struct Connection {
     window_zero: [bool; 2],
     pub fin: [Option<Timestamp>; 2],
     pub rst: Option<(usize, Timestamp)>,
+    /// The first FIN or RST of what ended the connection (a RST the peers ignored is not).
     pub first_close: Option<(usize, CloseKind, Timestamp)>,
+    /// Per side: how far its sequence space reached, and what it showed of its receive window.
+    high: [Option<Seq>; 2],
+    rcv: [RcvWindow; 2],
+    /// The RST that ended the connection, while the peers may yet show they ignored it.
+    reset: Option<PendingReset>,
+    /// RSTs that did not end the connection: outside the receiver's window, or followed by
+    /// traffic that shows the peers went on.
+    pub ignored_resets: u32,
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     pub packets: [u64; 2],
@@ -95,6 +109,10 @@ impl Connection {
             fin: [None; 2],
             rst: None,
             first_close: None,
+            high: [None; 2],
+            rcv: Default::default(),
+            reset: None,
+            ignored_resets: 0,
             first_ts: ts,
             last_ts: ts,
             packets: [0; 2],
@@ -132,19 +150,25 @@ impl Connection {
         Some(ack.millis_since(syn.last))
     }
 
-    pub fn segment(&mut self, seg: &Segment<'_>, ts: Timestamp, held_limit: usize) {
+    /// Takes one segment. Returns true when it revived the connection: the RST that closed it
+    /// turned out to be ignored by the peers.
+    pub fn segment(&mut self, seg: &Segment<'_>, ts: Timestamp, held_limit: usize) -> bool {
         let side = self.side_of(&seg.src);
         let peer = 1 - side;
         self.packets[side] += 1;
         self.last_ts = ts;
         if seg.has(f::RST) {
-            self.note_close(side, CloseKind::Rst, ts);
-            if self.rst.is_none() {
-                self.rst = Some((side, ts));
-            }
-            self.end_streams(ts);
-            self.closed_at.get_or_insert(ts);
-            return;
+            self.reset(side, seg, ts);
+            return false;
+        }
+        let revived = self.reset.as_mut().is_some_and(|r| r.observe(side, seg));
+        if revived {
+            self.revive(ts);
+        }
+        self.rcv[side].sent(seg);
+        let end = seq_end(seg);
+        if self.high[side].is_none_or(|h| h.lt(end) && end.diff(h) <= 1 << 30) {
+            self.high[side] = Some(end);
         }
         let mut seq = Seq(seg.seq);
         if seg.has(f::SYN) {
@@ -220,6 +244,65 @@ impl Connection {
         }
         if self.fin[0].is_some() && self.fin[1].is_some() {
             self.closed_at.get_or_insert(ts);
+        }
+        revived
+    }
+
+    /// A RST from `side`.
+    fn reset(&mut self, side: usize, seg: &Segment<'_>, ts: Timestamp) {
+        if let Some(r) = &mut self.reset {
+            r.more += 1;
+            return;
+        }
+        let open = self.closed_at.is_none() && self.fin == [None, None];
+        if open && !self.rcv[1 - side].accepts(Seq(seg.seq)) {
+            self.ignored_resets += 1;
+            return;
+        }
+        self.note_close(side, CloseKind::Rst, ts);
+        if self.rst.is_none() {
+            self.rst = Some((side, ts));
+        }
+        if open {
+            self.reset = Some(PendingReset::new(side, Seq(seg.seq), self.high[side]));
+            for side in 0..2 {
+                let mut sink = ToHttp {
+                    http: &mut self.http,
+                    side,
+                    ts,
+                };
+                self.streams[side].suspend(&mut sink);
+            }
+        } else {
+            self.end_streams(ts);
+        }
+        self.closed_at.get_or_insert(ts);
+    }
+
+    /// The pending RST was ignored: the connection is open again, and what the streams held
+    /// since the RST is delivered. A FIN seen meanwhile is now the first close.
+    fn revive(&mut self, ts: Timestamp) {
+        let Some(r) = self.reset.take() else { return };
+        self.ignored_resets += 1 + r.more;
+        self.first_close = None;
+        self.rst = None;
+        self.closed_at = None;
+        self.http.reopen();
+        for side in 0..2 {
+            let mut sink = ToHttp {
+                http: &mut self.http,
+                side,
+                ts,
+            };
+            self.streams[side].resume(&mut sink);
+        }
+        let fins = [(0, self.fin[0]), (1, self.fin[1])];
+        if let Some((side, at)) = fins
+            .into_iter()
+            .filter_map(|(s, t)| t.map(|t| (s, t)))
+            .min_by_key(|&(_, t)| t)
+        {
+            self.note_close(side, CloseKind::Fin, at);
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod reassembly;
+pub mod reset;
 pub mod seq;
 pub mod table;
 

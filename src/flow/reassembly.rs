@@ -13,6 +13,13 @@
 //! - the stream ends (RST, end of capture), see [`Reassembler::flush`].
 //!
 //! Overlaps resolve "first copy wins", as most stacks do, and are counted as retransmissions.
+//!
+//! After a RST that the peers may yet turn out to have ignored, a stream is *suspended*
+//! ([`Reassembler::suspend`]): what it held is delivered as at any end, and what comes next is
+//! held, bounded by the same per-stream limit, and given to nobody. [`Reassembler::resume`]
+//! delivers it if traffic shows that the connection went on; [`Reassembler::flush`] drops it
+//! if the RST ended the connection, so a reset connection's HTTP never sees bytes the reset
+//! side refused.
 
 use super::seq::Seq;
 
@@ -41,7 +48,7 @@ pub struct StreamStats {
     pub zero_window_probes: u32,
     /// Segments too far from the expected sequence number to belong to the stream.
     pub out_of_window: u32,
-    /// Payload after the FIN.
+    /// Payload after the FIN, or after a RST that ended the connection.
     pub after_fin_bytes: u64,
 }
 
@@ -84,6 +91,10 @@ pub struct Reassembler {
     acked: Option<Seq>,
     /// Packets seen while an acknowledged hole stays open.
     waits: u32,
+    /// After a RST that may have been ignored: segments are held, not delivered.
+    suspended: bool,
+    /// Bytes seen twice while suspended: retransmissions if the stream resumes.
+    suspended_dups: u64,
     pub stats: StreamStats,
 }
 
@@ -134,6 +145,10 @@ impl Reassembler {
             self.stats.keepalive_probes += 1;
             return;
         }
+        if self.suspended {
+            self.hold_suspended(seq, data, missing, fin, held_limit);
+            return;
+        }
         if let Some((pseq, byte)) = self.probe {
             if pseq == next && d == 1 {
                 // The receiver accepted the probe byte: it belongs to the stream.
@@ -167,7 +182,8 @@ impl Reassembler {
                     self.drain(sink);
                 }
             } else {
-                self.hold(seq, data, missing);
+                self.stats.out_of_order += 1;
+                self.stats.retransmitted_bytes += self.hold(seq, data, missing);
                 self.skip_acked_hole(sink);
                 if self.held_bytes > held_limit {
                     // Over the limit: give up on the oldest hole.
@@ -198,7 +214,9 @@ impl Reassembler {
             if self.acked.is_none_or(|a| a.lt(ack)) {
                 self.acked = Some(ack);
             }
-            self.skip_acked_hole(sink);
+            if !self.suspended {
+                self.skip_acked_hole(sink);
+            }
         }
     }
 
@@ -228,8 +246,14 @@ impl Reassembler {
     }
 
     /// Gives up on every hole: what is held is delivered now, the holes before it reported as
-    /// gaps. Used when memory limits are reached.
+    /// gaps. Used when memory limits are reached. A suspended stream drops what it holds
+    /// instead (if it resumes, those bytes are a hole like any other).
     pub fn drop_holes(&mut self, sink: &mut impl StreamSink) {
+        if self.suspended {
+            self.release();
+            self.suspended_dups = 0;
+            return;
+        }
         if let Some(last) = self.held.last() {
             let end = last.end();
             self.skip_until(end, sink);
@@ -238,11 +262,83 @@ impl Reassembler {
     }
 
     /// End of the stream without a FIN in order (RST, end of capture, eviction): what is held
-    /// is delivered with the holes before it reported as gaps.
+    /// is delivered with the holes before it reported as gaps. A suspended stream ends
+    /// without delivering what came after the RST: it is counted as after-the-end bytes.
     pub fn flush(&mut self, sink: &mut impl StreamSink) {
         if self.ended {
             return;
         }
+        if self.suspended {
+            self.stats.after_fin_bytes += self.held.iter().map(|h| u64::from(h.len())).sum::<u64>();
+            self.suspended = false;
+            self.suspended_dups = 0;
+            self.ended = true;
+            self.release();
+            return;
+        }
+        self.deliver_all(sink);
+        self.ended = true;
+        self.release();
+    }
+
+    /// A RST that the peers may have ignored: delivers what is held (holes as gaps), as at
+    /// the end of the stream, then holds whatever comes next until [`Self::resume`] or
+    /// [`Self::flush`] says whether the connection went on.
+    pub fn suspend(&mut self, sink: &mut impl StreamSink) {
+        if self.ended || self.suspended {
+            return;
+        }
+        self.deliver_all(sink);
+        self.release();
+        self.suspended = !self.ended;
+    }
+
+    /// The connection went on after the RST: what was held since is delivered in order.
+    pub fn resume(&mut self, sink: &mut impl StreamSink) {
+        if !self.suspended {
+            return;
+        }
+        self.suspended = false;
+        self.stats.retransmitted_bytes += std::mem::take(&mut self.suspended_dups);
+        if self.next.is_some() {
+            self.drain(sink);
+            self.skip_acked_hole(sink);
+            self.check_fin(sink);
+        }
+    }
+
+    /// Held data while suspended: only bytes beyond those delivered, up to the limit. The
+    /// counters are left alone: the bytes may never count, if the RST ended the connection.
+    fn hold_suspended(&mut self, seq: Seq, data: &[u8], missing: u32, fin: bool, limit: usize) {
+        let len = (data.len() as u32).saturating_add(missing);
+        if fin && self.fin.is_none() {
+            self.fin = Some(seq.plus(len));
+        }
+        let Some(next) = self.next else { return };
+        let d = seq.diff(next);
+        let overlap = if d < 0 { d.unsigned_abs() } else { 0 };
+        if len == 0 || overlap >= len {
+            self.suspended_dups += u64::from(len);
+            return;
+        }
+        self.suspended_dups += u64::from(overlap);
+        let o = overlap as usize;
+        let (start, bytes, miss) = if o <= data.len() {
+            (seq.plus(overlap), &data[o..], missing)
+        } else {
+            (seq.plus(overlap), &data[..0], len - overlap)
+        };
+        if self.held_bytes + bytes.len() > limit {
+            // Past the limit: not kept. If the connection goes on this is a hole, and the
+            // peer's acknowledgments turn it into a gap as for any loss.
+            return;
+        }
+        self.suspended_dups += self.hold(start, bytes, miss);
+    }
+
+    /// Delivers everything held, and what the peer acknowledged but the capture never showed,
+    /// with the holes as gaps.
+    fn deliver_all(&mut self, sink: &mut impl StreamSink) {
         if let Some(last) = self.held.last() {
             let end = last.end();
             self.skip_until(end, sink);
@@ -259,8 +355,6 @@ impl Reassembler {
             }
         }
         self.check_fin(sink);
-        self.ended = true;
-        self.release();
     }
 
     /// Frees buffers once the stream is over (the connection may linger in the table).
@@ -332,9 +426,10 @@ impl Reassembler {
         self.drain(sink);
     }
 
-    /// Inserts a segment ahead of `next`, keeping only the parts no held segment covers.
-    fn hold(&mut self, seq: Seq, data: &[u8], missing: u32) {
-        self.stats.out_of_order += 1;
+    /// Inserts a segment at or ahead of `next`, keeping only the parts no held segment covers.
+    /// Returns how many of its bytes were held already.
+    fn hold(&mut self, seq: Seq, data: &[u8], missing: u32) -> u64 {
+        let mut dups = 0;
         let next = self.next.expect("hold after init");
         let rel = |s: Seq| s.diff(next) as i64;
         let start = rel(seq);
@@ -352,7 +447,7 @@ impl Reassembler {
                 pieces.push((i, Self::piece(seq, data, start, cursor, piece_end)));
             }
             if he > cursor {
-                self.stats.retransmitted_bytes += (he.min(end) - hs.max(cursor)).max(0) as u64;
+                dups += (he.min(end) - hs.max(cursor)).max(0) as u64;
             }
             cursor = cursor.max(he);
             i += 1;
@@ -361,6 +456,7 @@ impl Reassembler {
             self.held_bytes += piece.data.len();
             self.held.insert(at + offset, piece);
         }
+        dups
     }
 
     /// The part `[from, to)` (stream offsets relative to `next`) of a segment starting at `start`.
@@ -582,6 +678,67 @@ mod tests {
         r.segment(Seq(ISN).plus(100), b"GET", 0, false, false, LIMIT, &mut c);
         assert_eq!(c.out, b"GET");
         assert_eq!(r.stats.keepalive_probes, 1);
+    }
+
+    /// After a RST that may be ignored: data is held, not delivered, until the stream
+    /// resumes (then in order, overlaps counted) or ends (then dropped).
+    #[test]
+    fn suspended_stream_holds_until_resumed_or_flushed() {
+        for resume in [true, false] {
+            let (mut r, mut c) = (Reassembler::default(), Collect::default());
+            r.init(Seq(ISN));
+            seg(&mut r, &mut c, 0, b"ab");
+            r.segment(Seq(ISN).plus(3), b"d", 0, false, false, LIMIT, &mut c);
+            r.suspend(&mut c);
+            assert_eq!(c.out, b"ab?d", "held data is delivered as at any end");
+            seg(&mut r, &mut c, 4, b"ef");
+            seg(&mut r, &mut c, 3, b"DEFg"); // one byte delivered, two held: overlaps
+            r.segment(Seq(ISN).plus(7), b"", 0, true, false, LIMIT, &mut c);
+            r.acked(Seq(ISN).plus(8), &mut c);
+            assert_eq!(c.out, b"ab?d");
+            assert!(!c.fin);
+            assert_eq!(r.held_bytes(), 3);
+            if resume {
+                r.resume(&mut c);
+                assert_eq!(c.out, b"ab?defg");
+                assert!(c.fin);
+                assert_eq!(r.stats.retransmitted_bytes, 3);
+            } else {
+                r.flush(&mut c);
+                assert_eq!(c.out, b"ab?d");
+                assert!(!c.fin);
+                assert_eq!(r.stats.retransmitted_bytes, 0);
+                assert_eq!(r.stats.after_fin_bytes, 3);
+                r.segment(Seq(ISN).plus(7), b"h", 0, false, false, LIMIT, &mut c);
+                assert_eq!(c.out, b"ab?d", "ended");
+            }
+            assert_eq!(r.held_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn suspended_stream_holds_no_more_than_its_limit() {
+        let (mut r, mut c) = (Reassembler::default(), Collect::default());
+        r.init(Seq(ISN));
+        r.suspend(&mut c);
+        for i in 0..10u32 {
+            r.segment(
+                Seq(ISN).plus(i * 10),
+                &[b'x'; 10],
+                0,
+                false,
+                false,
+                30,
+                &mut c,
+            );
+        }
+        assert_eq!(r.held_bytes(), 30);
+        r.resume(&mut c);
+        r.flush(&mut c);
+        assert_eq!(
+            c.out, [b'x'; 30],
+            "what was refused is unknown, not invented"
+        );
     }
 
     #[test]

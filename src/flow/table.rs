@@ -5,6 +5,10 @@
 //! it, and then leaves; a SYN with a new ISN on the same 4-tuple ends it at once and starts the
 //! next generation. Connections leave through [`FlowEvents::finished`] as they end, so memory
 //! is bounded by the connections open at one time, not by the length of the capture.
+//!
+//! The linger time is also how long a RST has to be shown ignored: traffic that revives the
+//! connection (see [`super::reset`]) must come before it runs out, and a connection revived
+//! is open again ([`FlowEvents::reopened`]) until it closes again.
 
 use std::collections::VecDeque;
 
@@ -27,6 +31,9 @@ pub trait FlowEvents {
     /// A connection closed (both FINs or a RST), or left the table before closing, in frame
     /// number `frame`.
     fn closed(&mut self, _conn: &Connection, _frame: u64) {}
+    /// A connection closed by a RST was revived in frame number `frame`: the peers ignored
+    /// the RST (see [`super::reset`]). It is open again and will be `closed` again.
+    fn reopened(&mut self, _conn: &Connection, _frame: u64) {}
     /// A request/response exchange completed (or ended unanswered) on `conn`.
     fn exchange(&mut self, conn: &Connection, ex: Exchange);
     /// A connection left the table; its streams and HTTP session are finished.
@@ -188,7 +195,10 @@ impl FlowTable {
         }
         let was_closed = conn.closed_at.is_some();
         let held_before = conn.held_bytes();
-        conn.segment(seg, ts, self.limits.held_per_stream);
+        let revived = conn.segment(seg, ts, self.limits.held_per_stream);
+        if revived {
+            events.reopened(conn, frame);
+        }
         self.held_total = self.held_total + conn.held_bytes() - held_before;
         if self.held_total > self.limits.held_total {
             let held = conn.held_bytes();
@@ -203,7 +213,7 @@ impl FlowTable {
             }
             conn.http.out = out; // keep the allocation
         }
-        if !was_closed {
+        if !was_closed || revived {
             if let Some(at) = conn.closed_at {
                 conn.http.shrink();
                 events.closed(conn, frame);
@@ -244,7 +254,13 @@ impl FlowTable {
                 break;
             }
             self.closing.pop_front();
-            if self.map.get(&key).is_some_and(|c| c.id == id) {
+            // Not a later generation, nor a connection revived since (it may have closed
+            // again: then a later entry is its own).
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|c| c.id == id && c.closed_at == Some(at))
+            {
                 if let Some(conn) = self.map.remove(&key) {
                     self.held_total -= conn.held_bytes();
                     Self::finish(conn, events);

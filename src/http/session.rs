@@ -357,6 +357,11 @@ impl Session {
         self.at_close = Some(CloseContext { in_flight, idle_ms });
     }
 
+    /// The close seen so far was a RST the peers ignored: the next FIN or RST is the close.
+    pub fn reopen(&mut self) {
+        self.at_close = None;
+    }
+
     /// End of the connection (its last packet at `ts`): what is unfinished is reported.
     pub fn finish(&mut self, ts: Timestamp) {
         if let Some(r) = self.requests_side {

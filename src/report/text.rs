@@ -212,6 +212,17 @@ fn summary(out: &mut String, s: &Summary, style: &Style) {
             ),
         );
     }
+    if t.ignored_resets > 0 {
+        wrapped(
+            out,
+            "  resets        ",
+            &format!(
+                "{} RSTs ignored by the peers (outside the receiver's window, or traffic went \
+                 on after them; see tcp.ignored_resets)",
+                count(t.ignored_resets)
+            ),
+        );
+    }
     if !s.http_errors.is_empty() {
         wrapped(out, "  http errors   ", &pairs(&s.http_errors));
     }

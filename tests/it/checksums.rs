@@ -134,11 +134,8 @@ fn wrong_checksums_are_counted_not_dropped() {
     let pcap = dir.join("suricata-verify/detect-chksum-01/input.pcap");
     let r = analyze_json(&[&pcap], &[]);
     assert_eq!(r.summary.checksums.bad_tcp, 2);
-    let by_sender: u64 = ["bad_checksums_client", "bad_checksums_server"]
-        .iter()
-        .map(|k| r.summary.tcp[*k])
-        .sum();
-    assert_eq!(by_sender, 2);
+    let t = &r.summary.tcp;
+    assert_eq!(t.bad_checksums_client + t.bad_checksums_server, 2);
     assert_eq!(r.summary.requests, 1);
     assert_eq!(r.summary.responses, 1);
 }

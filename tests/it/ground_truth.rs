@@ -11,18 +11,18 @@ use crate::schema::{analyze_json, capture, Connection, Report};
 
 /// One nginx log line (log_format connscope, see captures/generate.sh).
 #[derive(Debug, Clone)]
-struct LogLine {
-    client_ip: String,
-    client_port: u16,
-    server_port: u16,
-    connection: u64,
-    connection_requests: u64,
-    msec: f64,
-    request: String,
-    status: u16,
+pub(crate) struct LogLine {
+    pub(crate) client_ip: String,
+    pub(crate) client_port: u16,
+    pub(crate) server_port: u16,
+    pub(crate) connection: u64,
+    pub(crate) connection_requests: u64,
+    pub(crate) msec: f64,
+    pub(crate) request: String,
+    pub(crate) status: u16,
 }
 
-fn parse_log(text: &str) -> Vec<LogLine> {
+pub(crate) fn parse_log(text: &str) -> Vec<LogLine> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -60,12 +60,12 @@ fn endpoint_ip(e: &str) -> String {
 }
 
 /// Requests per nginx connection, as connscope and as the log say.
-struct Comparison {
-    mismatches: Vec<String>,
-    matched: usize,
+pub(crate) struct Comparison {
+    pub(crate) mismatches: Vec<String>,
+    pub(crate) matched: usize,
 }
 
-fn compare(report: &Report, log: &[LogLine]) -> Comparison {
+pub(crate) fn compare(report: &Report, log: &[LogLine]) -> Comparison {
     let mut by_conn: BTreeMap<u64, Vec<&LogLine>> = BTreeMap::new();
     for l in log {
         by_conn.entry(l.connection).or_default().push(l);
@@ -344,6 +344,8 @@ fn reset_is_reported_with_its_sender() {
     assert_eq!(c.close_reason, "reset");
     assert_eq!(c.closed_by.as_deref(), Some("client"));
     assert_eq!(c.time_wait, None, "an abortive close leaves no TIME_WAIT");
+    // Its sequence number is the one nginx acknowledged last, and nothing follows it.
+    assert_eq!(c.tcp.ignored_resets, 0);
 }
 
 #[test]

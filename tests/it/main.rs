@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod ground_truth;
 mod limits;
+mod resets;
 mod schema;
 mod streams;
 mod threads;

@@ -23,6 +23,20 @@ pub struct IdleGaps {
     pub mean: f64,
 }
 
+/// `tcp` of a connection, and its sums in the summary.
+#[derive(Debug, Deserialize, Clone)]
+pub struct Tcp {
+    pub retransmitted_bytes: u64,
+    pub out_of_order: u64,
+    pub gap_bytes: u64,
+    pub keepalive_probes: u64,
+    pub zero_window_probes: u64,
+    pub syn_retransmits: u64,
+    pub bad_checksums_client: u64,
+    pub bad_checksums_server: u64,
+    pub ignored_resets: u64,
+}
+
 #[derive(Debug, Deserialize, Clone)]
 pub struct Connection {
     pub id: u64,
@@ -47,7 +61,7 @@ pub struct Connection {
     pub idle_gaps_ms: Option<IdleGaps>,
     pub idle_before_close_ms: Option<f64>,
     pub hosts: Vec<String>,
-    pub tcp: BTreeMap<String, u64>,
+    pub tcp: Tcp,
     pub http_errors: BTreeMap<String, u32>,
     pub slow_headers_ms: Option<f64>,
     pub evicted: bool,
@@ -140,7 +154,7 @@ pub struct Summary {
     pub time_wait: BySide,
     pub time_wait_seconds: f64,
     pub time_wait_peak: Vec<HostPeak>,
-    pub tcp: BTreeMap<String, u64>,
+    pub tcp: Tcp,
     pub http_errors: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
     pub stray_segments: u64,

@@ -107,13 +107,14 @@ fn ones_sum(bytes: &[u8], mut acc: u64) -> u64 {
     for w in &mut words {
         acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 4];
-        w[..rest.len()].copy_from_slice(rest);
-        acc += u64::from(u32::from_ne_bytes(w));
-    }
-    acc
+    // Spelled out: a copy of a variable-length tail is a call to memcpy (1.4% of the time).
+    let tail = match *words.remainder() {
+        [a] => [a, 0, 0, 0],
+        [a, b] => [a, b, 0, 0],
+        [a, b, c] => [a, b, c, 0],
+        _ => return acc,
+    };
+    acc + u64::from(u32::from_ne_bytes(tail))
 }
 
 /// The 16-bit one's complement sum, in network byte order, of what `ones_sum` added up.

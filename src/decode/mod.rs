@@ -1,10 +1,15 @@
-//! Frame decoding: link layer -> IPv4/IPv6 -> TCP, into a [`Segment`] that borrows the frame.
+//! Frame decoding: link layer -> IPv4/IPv6 -> TCP, into a [`Segment`] that borrows the frame,
+//! through any encapsulation connscope knows, to the innermost TCP segment.
 //!
-//! Link layers are stripped by hand (they are a few fixed offsets); IP and TCP are sliced with
-//! etherparse's lax slicers, which bound the IP payload by the IP length field (never by the
-//! frame length, so Ethernet padding never becomes payload) and tell us when snaplen cut the
-//! packet short. Nothing here allocates; a frame that is not TCP, or that is broken, yields a
-//! [`Skip`] that the caller counts by kind.
+//! Link layers, and what rides on them (VLAN tags, MPLS, PPPoE), are stripped by hand in
+//! `link` (they are a few fixed offsets); tunnels carried by IP (IP-in-IP, GRE with ERSPAN,
+//! VXLAN, GTP-U, Geneve) in `tunnel`. IP and TCP are sliced with etherparse's lax slicers,
+//! which bound the IP payload by the IP length field (never by the frame length, so Ethernet
+//! padding never becomes payload) and tell us when snaplen cut the packet short. Every tunnel
+//! leads back to an IP header, so decoding is a loop from one IP header to the next, bounded
+//! by [`MAX_IP_HEADERS`]. Only the innermost IP and TCP headers become the segment (addresses,
+//! checksums, the length that tells snaplen loss apart). Nothing here allocates; a frame that
+//! is not TCP, or that is broken, yields a [`Skip`] that the caller counts by kind.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -13,6 +18,7 @@ use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
 use crate::capture::{Frame, LinkType};
 
 mod link;
+mod tunnel;
 
 /// One endpoint of a TCP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,7 +139,8 @@ fn fold(mut acc: u64) -> u16 {
 pub enum Skip {
     /// Not IP (ARP, LLDP, ...), or IP carrying something other than TCP.
     NotTcp,
-    /// IP fragment: connscope does not reassemble IP fragments.
+    /// IP fragment: connscope does not reassemble IP fragments. A fragmented tunnel packet
+    /// (GRE, IP-in-IP, or the first fragment of a VXLAN, GTP-U or Geneve datagram) counts too.
     Fragment,
     /// The frame ends before the IP or TCP header does (snaplen, or a cut-off record).
     Truncated,
@@ -142,31 +149,117 @@ pub enum Skip {
     Malformed,
 }
 
-/// Decodes one frame down to its TCP segment.
-pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
+/// The encapsulations a segment came out of: a set, since tunnels nest (GRE inside Geneve,
+/// IP-in-IP inside MPLS...). Empty for a plain frame; VLAN tags do not count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Via(u8);
+
+impl Via {
+    pub const NONE: Via = Via(0);
+    /// An MPLS label stack (ethertype 0x8847 or 0x8848).
+    pub const MPLS: Via = Via(1);
+    /// A PPPoE session (ethertype 0x8864).
+    pub const PPPOE: Via = Via(1 << 1);
+    /// GRE (IP protocol 47), ERSPAN included.
+    pub const GRE: Via = Via(1 << 2);
+    /// ERSPAN type I, II or III, inside GRE.
+    pub const ERSPAN: Via = Via(1 << 3);
+    /// IPv4 or IPv6 straight inside IPv4 or IPv6 (IP protocols 4 and 41).
+    pub const IP_IN_IP: Via = Via(1 << 4);
+    /// VXLAN (UDP port 4789).
+    pub const VXLAN: Via = Via(1 << 5);
+    /// GTP-U (UDP port 2152).
+    pub const GTP_U: Via = Via(1 << 6);
+    /// Geneve (UDP port 6081).
+    pub const GENEVE: Via = Via(1 << 7);
+
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[inline]
+    pub fn contains(self, other: Via) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOrAssign for Via {
+    #[inline]
+    fn bitor_assign(&mut self, other: Via) {
+        self.0 |= other.0;
+    }
+}
+
+/// More IP headers than this in one frame (each tunnel adds one) is not a real network; such
+/// a frame is counted as malformed. It bounds the work a hostile frame can ask for.
+pub const MAX_IP_HEADERS: usize = 8;
+
+/// Decodes one frame down to its innermost TCP segment; says which encapsulations it came out
+/// of ([`Via::NONE`] for plain frames).
+pub fn decode<'a>(frame: &Frame<'a>) -> Result<(Segment<'a>, Via), Skip> {
     decode_bytes(frame.link, frame.data)
 }
 
-pub fn decode_bytes(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
-    let ip = link::ip_payload_of(link, data)?;
-    let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| {
-        use etherparse::err::ip::LaxHeaderSliceError as E;
-        match e {
-            E::Len(_) => Skip::Truncated,
-            E::Content(_) => Skip::Malformed,
-        }
-    })?;
+/// [`decode`] over a frame's bytes. The common path (TCP in the first IP header) is straight
+/// code; a tunnel sends the frame to [`tunnelled`].
+pub fn decode_bytes(link: LinkType, data: &[u8]) -> Result<(Segment<'_>, Via), Skip> {
+    let mut via = Via::NONE;
+    let ip = link::ip_packet(link, data, &mut via)?;
+    // Borrowed where etherparse put it: moving the slice out of the Result costs a stalled
+    // copy on every frame (perf showed it).
+    let sliced = LaxIpSlice::from_slice(ip);
+    let slice = match &sliced {
+        Ok((slice, _ext_err)) => slice,
+        Err(e) => return Err(ip_error(e)),
+    };
     let payload = slice.payload();
-    if payload.ip_number != IpNumber::TCP {
-        return Err(Skip::NotTcp);
+    if payload.ip_number == IpNumber::TCP {
+        if payload.fragmented {
+            return Err(Skip::Fragment);
+        }
+        return tcp_segment(ip, slice).map(|seg| (seg, via));
     }
-    if payload.fragmented {
-        return Err(Skip::Fragment);
+    tunnelled(slice, via)
+}
+
+/// The rest of [`decode_bytes`] when the first IP header does not carry TCP: a loop from one
+/// IP header to the next, through one tunnel each time round, so the nesting is bounded by
+/// [`MAX_IP_HEADERS`] and nothing recurses.
+#[cold]
+#[inline(never)]
+fn tunnelled<'a>(outer: &LaxIpSlice<'a>, mut via: Via) -> Result<(Segment<'a>, Via), Skip> {
+    let mut ip = tunnel::inner_ip(outer, &mut via)?;
+    for _ in 1..MAX_IP_HEADERS {
+        let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| ip_error(&e))?;
+        let payload = slice.payload();
+        if payload.ip_number == IpNumber::TCP {
+            if payload.fragmented {
+                return Err(Skip::Fragment);
+            }
+            return tcp_segment(ip, &slice).map(|seg| (seg, via));
+        }
+        ip = tunnel::inner_ip(&slice, &mut via)?;
     }
+    Err(Skip::Malformed)
+}
+
+fn ip_error(e: &etherparse::err::ip::LaxHeaderSliceError) -> Skip {
+    use etherparse::err::ip::LaxHeaderSliceError as E;
+    match e {
+        E::Len(_) => Skip::Truncated,
+        E::Content(_) => Skip::Malformed,
+    }
+}
+
+/// The TCP segment in the IP packet `ip`, which `slice` has sliced.
+#[inline(always)]
+fn tcp_segment<'a>(ip: &'a [u8], slice: &LaxIpSlice<'a>) -> Result<Segment<'a>, Skip> {
+    let payload = slice.payload();
     // What the IP header says the TCP segment's length is, to tell snaplen loss apart.
     let tcp_at = payload.payload.as_ptr() as usize - ip.as_ptr() as usize;
     let mut bad_ip_checksum = false;
-    let (src, dst, declared_tcp_len) = match &slice {
+    let (src, dst, declared_tcp_len) = match slice {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             // 20 to 60 bytes: cheap enough for the reading thread.
@@ -236,3 +329,5 @@ pub fn decode_bytes(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnel_tests;

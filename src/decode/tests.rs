@@ -2,8 +2,13 @@
 
 use super::*;
 
+/// The segment alone, for tests of plain frames.
+fn segment(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    decode_bytes(link, data).map(|(seg, _via)| seg)
+}
+
 /// An IPv4/TCP packet: 10.0.0.1:40000 -> 10.0.0.2:80, seq 1000, PSH|ACK, payload "GET".
-fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+pub(super) fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
     let total = 20 + 20 + payload.len();
     let mut p = vec![
         0x45,
@@ -48,7 +53,7 @@ fn ether(ip: &[u8], vlans: usize) -> Vec<u8> {
 fn ethernet_with_stacked_vlans() {
     for vlans in 0..3 {
         let f = ether(&ipv4_tcp(b"GET"), vlans);
-        let s = decode_bytes(LinkType::ETHERNET, &f).unwrap();
+        let s = segment(LinkType::ETHERNET, &f).unwrap();
         assert_eq!(s.src.to_string(), "10.0.0.1:40000");
         assert_eq!(s.dst.to_string(), "10.0.0.2:80");
         assert_eq!(s.seq, 1000);
@@ -63,7 +68,7 @@ fn ethernet_with_stacked_vlans() {
 fn ethernet_padding_is_not_payload() {
     let mut f = ether(&ipv4_tcp(b""), 0);
     f.extend_from_slice(&[0; 6]); // minimum-frame padding
-    let s = decode_bytes(LinkType::ETHERNET, &f).unwrap();
+    let s = segment(LinkType::ETHERNET, &f).unwrap();
     assert!(s.payload.is_empty());
 }
 
@@ -71,7 +76,7 @@ fn ethernet_padding_is_not_payload() {
 fn snaplen_cut_counts_missing_payload() {
     let f = ether(&ipv4_tcp(&[b'x'; 100]), 0);
     let cut = &f[..14 + 40 + 30];
-    let s = decode_bytes(LinkType::ETHERNET, cut).unwrap();
+    let s = segment(LinkType::ETHERNET, cut).unwrap();
     assert_eq!(s.payload.len(), 30);
     assert_eq!(s.payload_missing, 70);
     assert_eq!(s.wire_len(), 100);
@@ -81,11 +86,11 @@ fn snaplen_cut_counts_missing_payload() {
 fn cut_inside_tcp_header_is_truncated() {
     let f = ether(&ipv4_tcp(b"GET"), 0);
     assert_eq!(
-        decode_bytes(LinkType::ETHERNET, &f[..14 + 30]).unwrap_err(),
+        segment(LinkType::ETHERNET, &f[..14 + 30]).unwrap_err(),
         Skip::Truncated
     );
     assert_eq!(
-        decode_bytes(LinkType::ETHERNET, &f[..10]).unwrap_err(),
+        segment(LinkType::ETHERNET, &f[..10]).unwrap_err(),
         Skip::Truncated
     );
 }
@@ -112,7 +117,7 @@ fn other_link_layers() {
         (LinkType::RAW, &ip),
         (LinkType::IPV4, &ip),
     ] {
-        let s = decode_bytes(link, f).unwrap_or_else(|e| panic!("{link}: {e:?}"));
+        let s = segment(link, f).unwrap_or_else(|e| panic!("{link}: {e:?}"));
         assert_eq!(s.payload, b"GET", "{link}");
     }
 }
@@ -127,7 +132,7 @@ fn ipv6_with_extension_header() {
     p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
     p.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
     p.extend_from_slice(tcp);
-    let s = decode_bytes(LinkType::RAW, &p).unwrap();
+    let s = segment(LinkType::RAW, &p).unwrap();
     assert_eq!(s.src.to_string(), "[::1]:40000");
     assert_eq!(s.payload, b"GET");
 }
@@ -136,27 +141,18 @@ fn ipv6_with_extension_header() {
 fn non_tcp_and_broken() {
     let mut arp = vec![0u8; 12];
     arp.extend_from_slice(&[0x08, 0x06, 0, 1]);
-    assert_eq!(
-        decode_bytes(LinkType::ETHERNET, &arp).unwrap_err(),
-        Skip::NotTcp
-    );
+    assert_eq!(segment(LinkType::ETHERNET, &arp).unwrap_err(), Skip::NotTcp);
     let mut udp = ipv4_tcp(b"");
     udp[9] = 17;
-    assert_eq!(decode_bytes(LinkType::RAW, &udp).unwrap_err(), Skip::NotTcp);
+    assert_eq!(segment(LinkType::RAW, &udp).unwrap_err(), Skip::NotTcp);
     let mut frag = ipv4_tcp(b"GET");
     frag[6] = 0x20; // more fragments
-    assert_eq!(
-        decode_bytes(LinkType::RAW, &frag).unwrap_err(),
-        Skip::Fragment
-    );
+    assert_eq!(segment(LinkType::RAW, &frag).unwrap_err(), Skip::Fragment);
     let mut bad = ipv4_tcp(b"GET");
     bad[32] = 0x30; // TCP data offset 3 words
+    assert_eq!(segment(LinkType::RAW, &bad).unwrap_err(), Skip::Malformed);
     assert_eq!(
-        decode_bytes(LinkType::RAW, &bad).unwrap_err(),
-        Skip::Malformed
-    );
-    assert_eq!(
-        decode_bytes(LinkType::RAW, &[0x75, 0, 0]).unwrap_err(),
+        segment(LinkType::RAW, &[0x75, 0, 0]).unwrap_err(),
         Skip::Malformed
     );
 }
@@ -175,7 +171,7 @@ fn ones_complement_sum_matches_rfc_1071() {
 }
 
 /// The checksum by the book: 16-bit big-endian words, carries folded as they come.
-fn reference_checksum(words: &[u8]) -> u16 {
+pub(super) fn reference_checksum(words: &[u8]) -> u16 {
     let mut sum = 0u32;
     for pair in words.chunks(2) {
         let w = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
@@ -198,18 +194,18 @@ fn checksums_are_verified() {
         pseudo.extend_from_slice(&ip[20..]);
         let tcp_sum = reference_checksum(&pseudo);
         ip[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
-        let seg = decode_bytes(LinkType::RAW, &ip).unwrap();
+        let seg = segment(LinkType::RAW, &ip).unwrap();
         assert_eq!(seg.tcp_checksum_ok(), Some(true), "{payload:?}");
         assert!(!seg.bad_ip_checksum);
         for at in [20 + 4, ip.len() - 1] {
             let mut bad = ip.clone();
             bad[at] ^= 0x10;
-            let seg = decode_bytes(LinkType::RAW, &bad).unwrap();
+            let seg = segment(LinkType::RAW, &bad).unwrap();
             assert_eq!(seg.tcp_checksum_ok(), Some(false), "{payload:?} byte {at}");
         }
         let mut bad = ip.clone();
         bad[8] ^= 1; // the TTL
-        assert!(decode_bytes(LinkType::RAW, &bad).unwrap().bad_ip_checksum);
+        assert!(segment(LinkType::RAW, &bad).unwrap().bad_ip_checksum);
     }
 }
 
@@ -217,7 +213,7 @@ fn checksums_are_verified() {
 #[test]
 fn a_truncated_segment_is_not_verified() {
     let ip = ipv4_tcp(b"GET / HTTP/1.1\r\n\r\n");
-    let seg = decode_bytes(LinkType::RAW, &ip[..ip.len() - 4]).unwrap();
+    let seg = segment(LinkType::RAW, &ip[..ip.len() - 4]).unwrap();
     assert_eq!(seg.payload_missing, 4);
     assert_eq!(seg.tcp_checksum_ok(), None);
 }

@@ -524,7 +524,7 @@ fn analyze_any(rel: &str, extra: &[&str]) -> Option<(i32, Report, String)> {
 }
 
 /// As [`analyze_any`], for a file that must be read without damage.
-fn analyze(rel: &str, extra: &[&str]) -> Option<Report> {
+pub(crate) fn analyze(rel: &str, extra: &[&str]) -> Option<Report> {
     let (code, report, err) = analyze_any(rel, extra)?;
     assert_eq!(code, 0, "{rel}: {err}");
     Some(report)

@@ -9,3 +9,4 @@ mod limits;
 mod schema;
 mod streams;
 mod threads;
+mod tunnels;

@@ -98,7 +98,7 @@ fn load(path: &Path) -> Vec<OwnedFrame> {
 fn segments(frames: &[OwnedFrame]) -> Vec<(Timestamp, Segment<'_>)> {
     frames
         .iter()
-        .filter_map(|f| decode::decode(&f.frame()).ok().map(|s| (f.ts, s)))
+        .filter_map(|f| decode::decode(&f.frame()).ok().map(|(s, _)| (f.ts, s)))
         .collect()
 }
 
@@ -289,7 +289,7 @@ fn bench_decode(c: &mut Criterion) {
             b.iter(|| {
                 let mut payload = 0usize;
                 for f in frames {
-                    if let Ok(s) = decode::decode(&f.frame()) {
+                    if let Ok((s, _)) = decode::decode(&f.frame()) {
                         payload += s.payload.len();
                     }
                 }

@@ -55,6 +55,17 @@ SAMPLE = [
     "tcpdump/ipv4_tcp_http_xml_tso.pcap",  # TSO
     "pcap-parser/ntp.pcap",
     "libpcap/http_PPI.pcap",  # unsupported link type
+    # Encapsulations (tests/it/tunnels.rs)
+    "PcapPlusPlus/Tests/Packet++Test/PacketExamples/MplsPackets.pcap",  # QinQ + MPLS
+    "suricata-verify/bug-4810/pppoe-session-http.pcap",
+    "suricata-verify/bug-2576-02-ips/temp1.pcap",  # GRE, transparent Ethernet bridging
+    "suricata-verify/bug-5437-02/input.pcap",  # GRE + ERSPAN II
+    "nDPI/default/pcap/6in4tunnel.pcap",
+    "nDPI/default/pcap/4in6tunnel.pcap",
+    "libpcap/AH-IPcomp-IPv4.pcap",  # IPsec AH tunnel mode, IPcomp
+    "suricata-verify/vxlan-non-zero-reserved-fields/input.pcap",
+    "nDPI/default/pcap/http_origin_different_than_host.pcap",  # QinQ + GTP-U
+    "suricata-verify/bug-6402-01/input.pcap",  # Geneve + GRE
 ]
 
 CAPTURE_MAX = 24 << 10  # bytes of one capture seed
@@ -133,6 +144,44 @@ def streams(path):
             yield bytes(sides[0]), bytes(sides[1])
 
 
+def _ip4(proto, payload, flags=0x4000):
+    h = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, flags, 64, proto, 0,
+                              bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])))
+    s = sum(struct.unpack(">10H", bytes(h)))
+    s = (s & 0xFFFF) + (s >> 16)
+    h[10:12] = struct.pack(">H", ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF)
+    return bytes(h) + payload
+
+
+def _eth(ethertype, payload):
+    return bytes([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]) + struct.pack(">H", ethertype) + payload
+
+
+def _udp(dst_port, payload):
+    return struct.pack(">HHHH", 12345, dst_port, 8 + len(payload), 0) + payload
+
+
+def tunnel_frames():
+    """Ethernet frames for encapsulation variants no sampled capture holds; the layouts are
+    those of src/decode/tunnel_tests.rs (which cites the specifications)."""
+    tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 1, 0x50, 0x18, 0xFFFF, 0, 0)
+    inner = _ip4(6, tcp + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    gtp_ext = b"\x12\x34\x00\x85" + b"\x01\x10\x05\x00"  # PDU session container
+    return [
+        _eth(0x8847, struct.pack(">II", 16 << 12 | 64, 17 << 12 | 1 << 8 | 64) + inner),
+        _eth(0x8864, b"\x11\x00\x12\x34" + struct.pack(">H", 1 + len(inner)) + b"\x21" + inner),
+        _eth(0x0800, _ip4(47, b"\xb0\x00\x08\x00" + bytes(12) + inner)),  # GRE with C, K, S
+        _eth(0x0800, _ip4(47, b"\x00\x00\x88\xbe" + _eth(0x0800, inner))),  # ERSPAN I
+        _eth(0x0800, _ip4(47, b"\x10\x00\x22\xeb" + bytes(4) + b"\x20\x07\x00\x05" + bytes(6)
+                          + b"\x00\x01" + bytes(8) + _eth(0x0800, inner))),  # ERSPAN III
+        _eth(0x0800, _ip4(4, inner)),
+        _eth(0x0800, _ip4(17, _udp(2152, b"\x34\xff" + struct.pack(">H", 8 + len(inner))
+                                   + b"\x00\x00\x00\x01" + gtp_ext + inner))),
+        _eth(0x0800, _ip4(17, _udp(6081, b"\x02\x00\x65\x58\x00\x01\x02\x00"
+                                   + b"\x01\x08\x01\x01\xde\xad\xbe\xef" + _eth(0x0800, inner)))),
+    ]
+
+
 def stream_seed(client, server):
     client, server = client[:STREAM_MAX], server[:STREAM_MAX]
     return bytes([0]) + struct.pack("<H", len(client)) + client + server
@@ -175,6 +224,8 @@ def main():
             seed = stream_seed(client, server)
             write("http", seed)
             write("reassembly", seed)
+    for fr in tunnel_frames():
+        write("decode", bytes([LINKS.index(1)]) + fr, "tunnel")
     # A few hand-written exchanges for shapes the captures may lack.
     for client, server in [
         (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\n"),

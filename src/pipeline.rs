@@ -160,7 +160,10 @@ where
         let mut table = FlowTable::new(limits);
         reader.read_all(0, progress, |number, frame, stats, _| {
             match decode::decode(&frame) {
-                Ok(seg) => table.segment(number, frame.ts, &seg, &mut shard),
+                Ok((seg, via)) => {
+                    stats.tunnelled.add(via);
+                    table.segment(number, frame.ts, &seg, &mut shard)
+                }
                 Err(why) => stats.skip(why),
             }
             if number.is_multiple_of(SYNC_EVERY) {
@@ -316,7 +319,10 @@ fn run_parallel<O: Output + Send>(
                 }
             }
             let seg = match decode::decode(&frame) {
-                Ok(seg) => seg,
+                Ok((seg, via)) => {
+                    stats.tunnelled.add(via);
+                    seg
+                }
                 Err(why) => {
                     stats.skip(why);
                     return true;

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let link = LinkType(LINKS[usize::from(pick) % LINKS.len()]);
-    if let Ok(seg) = decode_bytes(link, frame) {
+    if let Ok((seg, _via)) = decode_bytes(link, frame) {
         // The payload borrows the frame and is bounded by it.
         let start = seg.payload.as_ptr() as usize;
         let base = frame.as_ptr() as usize;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::capture::Timestamp;
-use crate::decode::{Endpoint, Skip};
+use crate::decode::{Endpoint, Skip, Via};
 use crate::flow::table::TableStats;
 use crate::flow::{CloseKind, Connection, FlowEvents};
 use crate::http::{ErrorCounts, Exchange};
@@ -79,6 +79,63 @@ pub struct Skipped {
     pub malformed: u64,
 }
 
+/// TCP segments decoded from inside an encapsulation: how many in all, and how many came
+/// through each kind (a segment in GRE inside Geneve counts for both). Frames skipped inside
+/// a tunnel are counted in [`Skipped`] like any other.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Tunnelled {
+    pub segments: u64,
+    pub mpls: u64,
+    pub pppoe: u64,
+    pub gre: u64,
+    pub erspan: u64,
+    pub ip_in_ip: u64,
+    pub vxlan: u64,
+    pub gtp_u: u64,
+    pub geneve: u64,
+}
+
+impl Tunnelled {
+    /// Counts one decoded segment (nothing for a plain one).
+    #[inline]
+    pub fn add(&mut self, via: Via) {
+        if !via.is_empty() {
+            self.add_tunnelled(via);
+        }
+    }
+
+    /// The per-kind counts, named as in the schema.
+    pub fn kinds(&self) -> [(&'static str, u64); 8] {
+        [
+            ("mpls", self.mpls),
+            ("pppoe", self.pppoe),
+            ("gre", self.gre),
+            ("erspan", self.erspan),
+            ("ip_in_ip", self.ip_in_ip),
+            ("vxlan", self.vxlan),
+            ("gtp_u", self.gtp_u),
+            ("geneve", self.geneve),
+        ]
+    }
+
+    #[cold]
+    fn add_tunnelled(&mut self, via: Via) {
+        self.segments += 1;
+        for (kind, count) in [
+            (Via::MPLS, &mut self.mpls),
+            (Via::PPPOE, &mut self.pppoe),
+            (Via::GRE, &mut self.gre),
+            (Via::ERSPAN, &mut self.erspan),
+            (Via::IP_IN_IP, &mut self.ip_in_ip),
+            (Via::VXLAN, &mut self.vxlan),
+            (Via::GTP_U, &mut self.gtp_u),
+            (Via::GENEVE, &mut self.geneve),
+        ] {
+            *count += u64::from(via.contains(kind));
+        }
+    }
+}
+
 /// What the reader counts: every frame that passed the filter.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameStats {
@@ -87,6 +144,7 @@ pub struct FrameStats {
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     pub skipped: Skipped,
+    pub tunnelled: Tunnelled,
 }
 
 impl FrameStats {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use super::record::{ConnRecord, KeepAlive, TcpCounters};
 use super::timewait::HostPeak;
-use super::{bump, merge_counts, merge_errors, Inputs, Skipped};
+use super::{bump, merge_counts, merge_errors, Inputs, Skipped, Tunnelled};
 use crate::decode::Endpoint;
 use crate::flow::table::TableStats;
 use crate::http::ErrorCounts;
@@ -415,6 +415,7 @@ impl Totals {
             tcp: self.tcp,
             http_errors: self.http_errors.clone(),
             skipped: a.skipped,
+            tunnelled: a.tunnelled,
             stray_segments: table.stray_segments,
             checksums: Checksums {
                 verified: table.checksums_verified,
@@ -475,6 +476,8 @@ pub struct Summary {
     pub tcp: TcpCounters,
     pub http_errors: BTreeMap<&'static str, u64>,
     pub skipped: Skipped,
+    /// TCP segments that came out of an encapsulation (MPLS, PPPoE, GRE, ...), by kind.
+    pub tunnelled: Tunnelled,
     pub stray_segments: u64,
     pub checksums: Checksums,
     /// Most connections open at once (from first packet to close), by capture time.

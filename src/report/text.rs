@@ -242,6 +242,19 @@ fn summary(out: &mut String, s: &Summary, style: &Style) {
             ),
         );
     }
+    let t = &s.tunnelled;
+    if t.segments > 0 {
+        let kinds: BTreeMap<&'static str, u64> = t.kinds().into_iter().collect();
+        wrapped(
+            out,
+            "  tunnelled     ",
+            &format!(
+                "{} TCP segments came out of encapsulations ({})",
+                count(t.segments),
+                pairs(&kinds)
+            ),
+        );
+    }
     if s.slow_headers > 0 {
         wrapped(
             out,

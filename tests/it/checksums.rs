@@ -10,7 +10,7 @@ use crate::schema::{analyze_json, capture, Checksums};
 
 /// tshark's count over the TCP segments connscope reads: not IP fragments, and not the
 /// headers quoted inside ICMP errors (tshark dissects those as TCP too).
-fn tshark_checksums(pcap: &Path) -> Checksums {
+pub(crate) fn tshark_checksums(pcap: &Path) -> Checksums {
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(pcap)

@@ -997,18 +997,6 @@ fn connect_tunnel_ends_http_parsing() {
     }
 }
 
-/// PPPoE (ethertype 0x8864) is not decoded: every frame is skipped as not TCP, and nothing is
-/// invented from the bytes behind it.
-#[test]
-fn undecoded_encapsulation_yields_no_connections() {
-    let Some(r) = analyze("suricata-verify/bug-4810/pppoe-session-http.pcap", &[]) else {
-        return;
-    };
-    let s = &r.summary;
-    assert_eq!(s.connections, 0);
-    assert_eq!(s.skipped["not_tcp"], s.packets);
-}
-
 // --- damaged input
 
 /// The file ends one byte into a record header: exit 3, the damage described on stderr and in

@@ -10,3 +10,4 @@ mod resets;
 mod schema;
 mod streams;
 mod threads;
+mod tunnels;

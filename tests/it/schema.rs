@@ -157,12 +157,26 @@ pub struct Summary {
     pub tcp: Tcp,
     pub http_errors: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
+    pub tunnelled: Tunnelled,
     pub stray_segments: u64,
     pub checksums: Checksums,
     pub peak_open_connections: u64,
     pub slow_headers: u64,
     pub limits: BTreeMap<String, u64>,
     pub damage: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, Eq)]
+pub struct Tunnelled {
+    pub segments: u64,
+    pub mpls: u64,
+    pub pppoe: u64,
+    pub gre: u64,
+    pub erspan: u64,
+    pub ip_in_ip: u64,
+    pub vxlan: u64,
+    pub gtp_u: u64,
+    pub geneve: u64,
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq)]

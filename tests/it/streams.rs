@@ -44,7 +44,7 @@ fn load(name: &str) -> Vec<Owned> {
     let mut src = Source::open(&capture(name)).unwrap();
     let mut out = Vec::new();
     while let Some(f) = src.next_frame().unwrap() {
-        if let Ok(s) = decode::decode(&f) {
+        if let Ok((s, _)) = decode::decode(&f) {
             out.push(Owned {
                 ts: f.ts,
                 src: s.src,

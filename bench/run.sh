@@ -65,7 +65,9 @@ RES=$DIR/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RES"
 cmd_of() {
     case $1 in
-    connscope) echo "$BIN analyze --format json $PCAP" ;;
+    # jsonl streams its records as connections finish, as text does; json keeps them all
+    # for one document (memory grows with the capture's connections: see BENCHMARKS.md)
+    connscope) echo "$BIN analyze --format jsonl $PCAP" ;;
     tcptrace) echo "tcptrace -n -l $PCAP" ;;
     tshark) echo "tshark -q -n -r $PCAP -z http,stat" ;;
     cat) echo "cat $PCAP" ;;
@@ -95,7 +97,7 @@ for run in $(seq "$RUNS"); do
 done
 
 python3 "$REPO/bench/table.py" "$RES" "$PCAP" "$DIR/bench.nginx.log" $TOOLS | tee "$RES/table.txt"
-# keep what the table came from, not the bulk (tcptrace -l writes ~80 MB, the json ~20 MB)
+# keep what the table came from, not the bulk (tcptrace -l writes ~80 MB, the jsonl ~20 MB)
 for f in "$RES"/tcptrace.out "$RES"/connscope.out; do
     [[ -f $f ]] && head -c 65536 "$f" >"$f.head" && rm -f "$f"
 done

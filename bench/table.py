@@ -67,8 +67,12 @@ def main():
     ngx_conns = len({line.split()[4] for line in lines if line.split()})
     print(f"nginx log:  {len(lines)} requests on {ngx_conns} connections")
     try:
+        # jsonl: the summary is the last line
         with open(os.path.join(res, "connscope.out")) as f:
-            s = json.load(f)["summary"]
+            last = f.read().rstrip("\n").rsplit("\n", 1)[-1]
+        s = json.loads(last)
+        if s.get("type") != "summary":
+            raise ValueError("the last line is not the summary")
         with open(os.path.join(res, "connscope.summary.json"), "w") as f:
             json.dump(s, f, indent=1)
         print(f"connscope:  {s['requests']} requests ({s['responses']} responses, "

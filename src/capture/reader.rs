@@ -413,7 +413,14 @@ impl Source {
                 if let Buf::Mapped(_) = self.buf {
                     // The next record is a cache miss otherwise (nothing has read it yet): ask
                     // for its header and the frame's first bytes while this frame is decoded.
-                    prefetch(&self.buf[self.start..self.end], 2);
+                    // A pcapng block also ends with its length, which is checked before the
+                    // block is used: ask for a full-sized Ethernet block's lines too.
+                    let lines = if matches!(self.format, Format::Pcap { .. }) {
+                        2
+                    } else {
+                        24
+                    };
+                    prefetch(&self.buf[self.start..self.end], lines);
                 }
                 Ok(Some(super::Frame {
                     ts: m.ts,

@@ -3,15 +3,22 @@
 //! The input is read in large chunks into one reusable buffer; frames are slices of that
 //! buffer. A record that straddles the end of the buffered data is completed by moving the
 //! unread tail to the front and reading more; the buffer grows only for a record larger than
-//! itself, and never beyond [`MAX_RECORD`]. Nothing is allocated per packet.
+//! itself, and never beyond [`MAX_RECORD`]. Nothing is allocated per packet. Regular files of
+//! a useful size are mapped into memory instead (map.rs), and pcapng's blocks and interfaces
+//! are in pcapng.rs.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::{CaptureError, Damage, LinkType, Timestamp};
+
+mod map;
+mod pcapng;
+
+use map::prefetch;
+pub use map::SharedMap;
+use pcapng::Iface;
 
 /// Regular files at least this large are memory-mapped instead of read.
 const MAP_MIN: u64 = 1 << 20;
@@ -70,67 +77,6 @@ enum Buf {
     Mapped(SharedMap),
 }
 
-/// A capture file mapped into memory, which other threads may read frames from where they lie
-/// (see [`Source::share`]) instead of being handed copies.
-///
-/// The reader hands parsed pages back to the kernel as it goes, so that resident memory stays
-/// bounded however long the file is. Once shared, it hands back only pages that every reader
-/// has declared done with ([`SharedMap::done`]). Handing back a page early would cost memory
-/// and time but not correctness: the map is a read-only private file mapping, so a page that
-/// is touched again is read from the file again.
-#[derive(Clone)]
-pub struct SharedMap(Arc<Mapped>);
-
-struct Mapped {
-    map: memmap2::Mmap,
-    /// Per reader: it needs no byte before this offset any more.
-    done: Box<[AtomicUsize]>,
-}
-
-impl SharedMap {
-    fn new(map: memmap2::Mmap) -> SharedMap {
-        SharedMap(Arc::new(Mapped {
-            map,
-            done: Box::new([]),
-        }))
-    }
-
-    /// The whole file.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0.map
-    }
-
-    /// Where `part`, a slice of [`SharedMap::bytes`], starts in the file.
-    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
-        let base = self.0.map.as_ptr() as usize;
-        let at = (part.as_ptr() as usize).checked_sub(base)?;
-        (at + part.len() <= self.0.map.len()).then_some(at)
-    }
-
-    /// Reader `reader` (below the count given to [`Source::share`]) needs nothing before
-    /// `offset` any more.
-    pub fn done(&self, reader: usize, offset: usize) {
-        if let Some(d) = self.0.done.get(reader) {
-            d.fetch_max(offset, Ordering::Release);
-        }
-    }
-
-    /// The same map, in the same file, as `other`.
-    pub fn same(&self, other: &SharedMap) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
-    /// The offset before which every reader is done (the whole file if it was never shared).
-    fn all_done(&self) -> usize {
-        self.0
-            .done
-            .iter()
-            .map(|d| d.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(usize::MAX)
-    }
-}
-
 impl std::ops::Deref for Buf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -168,63 +114,6 @@ impl Input {
             Input::File(f) => f.read(buf),
             Input::Stream(r) => r.read(buf),
         }
-    }
-}
-
-/// How one pcapng interface's timestamps become nanoseconds.
-#[derive(Clone, Copy, Debug)]
-enum TsScale {
-    /// Units are 10^-d seconds with d <= 9: multiply by this.
-    Mul(i128),
-    /// Any other resolution: units per second (`None`: more than fits in u128, so every
-    /// timestamp is below one second).
-    PerSec(Option<u128>),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Iface {
-    link: LinkType,
-    snaplen: u32,
-    scale: TsScale,
-    /// if_tsoffset in nanoseconds (|value| < 2^94, so sums with timestamps fit in i128).
-    offset_ns: i128,
-}
-
-impl Iface {
-    /// The time of a packet block's timestamp `units`: nanoseconds since the epoch, computed
-    /// exactly in 128 bits and then taken modulo 2^64 (as Wireshark would print it, modulo
-    /// 2^64 ns). pcapng timestamps are unsigned, and at nanosecond resolution they run past
-    /// i64 in 2262.
-    fn timestamp(&self, units: u64) -> Timestamp {
-        let ns: i128 = match self.scale {
-            TsScale::Mul(m) => units as i128 * m,
-            TsScale::PerSec(None) => 0,
-            TsScale::PerSec(Some(per_sec)) => {
-                let u = units as u128;
-                let secs = u / per_sec;
-                // frac < 2^64, so frac * 1e9 < 2^94: no overflow.
-                let frac = u % per_sec;
-                (secs * 1_000_000_000 + frac * 1_000_000_000 / per_sec) as i128
-            }
-        };
-        // The exact value modulo 2^64: exact for 1677..2262, and beyond that range the
-        // differences between frames stay right (saturating would make them all equal). A
-        // writer that stores a negative time as an unsigned count of units gets it back.
-        Timestamp((ns + self.offset_ns) as i64)
-    }
-}
-
-/// The scale for an if_tsresol byte.
-fn ts_scale(tsresol: u8) -> TsScale {
-    let exp = u32::from(tsresol & 0x7f);
-    if tsresol & 0x80 == 0 {
-        if exp <= 9 {
-            TsScale::Mul(10i128.pow(9 - exp))
-        } else {
-            TsScale::PerSec(10u128.checked_pow(exp))
-        }
-    } else {
-        TsScale::PerSec(1u128.checked_shl(exp))
     }
 }
 
@@ -448,11 +337,7 @@ impl Source {
         let Buf::Mapped(m) = &mut self.buf else {
             return None;
         };
-        let done = (0..readers).map(|_| AtomicUsize::new(0)).collect();
-        // Only this source holds the map until now, so it can be rebuilt in place.
-        let inner = Arc::get_mut(&mut m.0)?;
-        inner.done = done;
-        Some(m.clone())
+        m.share(readers).then(|| m.clone())
     }
 
     /// Set when reading stopped early because of damage.
@@ -501,13 +386,7 @@ impl Source {
                 // this thread nothing borrows them: frames live until the next call, and
                 // `&mut self` proves the last one is gone; other threads said they are done
                 // with them.
-                let _ = unsafe {
-                    map.0.map.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        self.released,
-                        upto - self.released,
-                    )
-                };
+                unsafe { map.release(self.released, upto - self.released) };
                 self.released = upto;
             }
         }
@@ -819,238 +698,6 @@ impl Source {
             orig_len: orig_len.max(caplen),
         }))
     }
-
-    // ----- pcapng blocks -----
-
-    fn next_pcapng(&mut self) -> Result<Option<Meta>, CaptureError> {
-        loop {
-            let Format::Pcapng { big, .. } = self.format else {
-                return Ok(None);
-            };
-            let offset = self.position();
-            let n = self.fill(12)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            if n < 12 {
-                self.set_damage(
-                    offset,
-                    format!("truncated block header: {n} of at least 12 bytes"),
-                );
-                return Ok(None);
-            }
-            let b = &self.buf[self.start..self.end];
-            let btype = rd32(b, big);
-            let mut order = big;
-            if btype == PCAPNG_SHB {
-                // A new section, possibly in the other byte order.
-                order = match rd32(&b[8..], false) {
-                    PCAPNG_BOM => false,
-                    x if x.swap_bytes() == PCAPNG_BOM => true,
-                    x => {
-                        self.set_damage(
-                            offset,
-                            format!("section header with bad byte-order magic {x:08x}"),
-                        );
-                        return Ok(None);
-                    }
-                };
-            }
-            let len32 = rd32(&b[4..], order);
-            let len = len32 as usize;
-            let min = if btype == PCAPNG_SHB { 28 } else { 12 };
-            if len < min || !len.is_multiple_of(4) || len > MAX_RECORD {
-                self.set_damage(
-                    offset,
-                    format!("bad block length {len32} (block type {btype:#x})"),
-                );
-                return Ok(None);
-            }
-            let n = self.fill(len)?;
-            if n < len {
-                self.set_damage(
-                    offset,
-                    format!("truncated block: type {btype:#x}, {len} bytes announced, {n} present"),
-                );
-                return Ok(None);
-            }
-            let s = self.start;
-            let blk = &self.buf[s..s + len];
-            let trail = rd32(&blk[len - 4..], order);
-            if trail != len32 {
-                self.set_damage(
-                    offset,
-                    format!(
-                        "block length {len32} does not match trailing length {trail} (block type {btype:#x})"
-                    ),
-                );
-                return Ok(None);
-            }
-            let body = &blk[8..len - 4];
-            match btype {
-                PCAPNG_SHB => {
-                    self.consume(len);
-                    if let Format::Pcapng { big, ifaces } = &mut self.format {
-                        *big = order;
-                        ifaces.clear();
-                    }
-                }
-                BT_IDB => {
-                    if body.len() < 8 {
-                        self.set_damage(offset, "interface description block too short".into());
-                        return Ok(None);
-                    }
-                    let iface = parse_idb(body, big);
-                    if !iface.link.is_supported() {
-                        return Err(CaptureError::UnsupportedLinkType {
-                            path: self.path.clone(),
-                            link: iface.link,
-                        });
-                    }
-                    self.consume(len);
-                    if let Format::Pcapng { ifaces, .. } = &mut self.format {
-                        ifaces.push(iface);
-                    }
-                }
-                BT_EPB | BT_PB => {
-                    if body.len() < 20 {
-                        self.set_damage(offset, format!("packet block too short ({len} bytes)"));
-                        return Ok(None);
-                    }
-                    let if_id = if btype == BT_EPB {
-                        rd32(body, big)
-                    } else {
-                        u32::from(rd16(body, big))
-                    };
-                    let units =
-                        (u64::from(rd32(&body[4..], big)) << 32) | u64::from(rd32(&body[8..], big));
-                    let caplen = rd32(&body[12..], big);
-                    let orig_len = rd32(&body[16..], big);
-                    if caplen as usize > body.len() - 20 {
-                        self.set_damage(
-                            offset,
-                            format!(
-                                "packet block's captured length {caplen} exceeds its block ({len} bytes)"
-                            ),
-                        );
-                        return Ok(None);
-                    }
-                    let Some(iface) = self.iface(if_id) else {
-                        self.set_damage(
-                            offset,
-                            format!(
-                                "packet block names interface {if_id}, which was not described"
-                            ),
-                        );
-                        return Ok(None);
-                    };
-                    let ts = iface.timestamp(units);
-                    self.consume(len);
-                    return Ok(Some(Meta {
-                        start: s + 8 + 20,
-                        len: caplen as usize,
-                        ts,
-                        link: iface.link,
-                        orig_len: orig_len.max(caplen),
-                    }));
-                }
-                BT_SPB => {
-                    if body.len() < 4 {
-                        self.set_damage(
-                            offset,
-                            format!("simple packet block too short ({len} bytes)"),
-                        );
-                        return Ok(None);
-                    }
-                    let orig_len = rd32(body, big);
-                    let room = body.len() - 4;
-                    let Some(iface) = self.iface(0) else {
-                        self.set_damage(
-                            offset,
-                            "simple packet block before any interface description".into(),
-                        );
-                        return Ok(None);
-                    };
-                    let mut caplen = (orig_len as usize).min(room);
-                    if iface.snaplen != 0 {
-                        caplen = caplen.min(iface.snaplen as usize);
-                    }
-                    self.consume(len);
-                    return Ok(Some(Meta {
-                        start: s + 8 + 4,
-                        len: caplen,
-                        // A simple packet block has no timestamp.
-                        ts: Timestamp(0),
-                        link: iface.link,
-                        orig_len: orig_len.max(caplen as u32),
-                    }));
-                }
-                _ => self.consume(len),
-            }
-        }
-    }
-
-    fn iface(&self, id: u32) -> Option<Iface> {
-        match &self.format {
-            Format::Pcapng { ifaces, .. } => ifaces.get(id as usize).copied(),
-            Format::Pcap { .. } => None,
-        }
-    }
-}
-
-/// Parses an interface description block body (after type and length, before the trailer).
-fn parse_idb(body: &[u8], big: bool) -> Iface {
-    let link = LinkType(u32::from(rd16(body, big)));
-    let snaplen = rd32(&body[4..], big);
-    let mut iface = Iface {
-        link,
-        snaplen,
-        scale: TsScale::Mul(1_000),
-        offset_ns: 0,
-    };
-    let mut opts = &body[8..];
-    // Options: code (2), length (2), value padded to 4. A malformed option list is ignored
-    // from the bad option on, as the packets are still readable.
-    while opts.len() >= 4 {
-        let code = rd16(opts, big);
-        let olen = rd16(&opts[2..], big) as usize;
-        if code == 0 {
-            break;
-        }
-        let padded = olen.div_ceil(4) * 4;
-        if opts.len() < 4 + padded {
-            break;
-        }
-        let val = &opts[4..4 + olen];
-        match (code, olen) {
-            (9, 1) => iface.scale = ts_scale(val[0]),
-            (14, 8) => {
-                let secs = rd64(val, big) as i64;
-                iface.offset_ns = i128::from(secs) * 1_000_000_000;
-            }
-            _ => {}
-        }
-        opts = &opts[4 + padded..];
-    }
-    iface
-}
-
-/// Hints that the first `lines` cache lines (64 bytes) of `bytes` will be read soon. Never
-/// faults, whatever the address; a no-op off x86-64.
-#[inline(always)]
-fn prefetch(bytes: &[u8], lines: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = bytes.as_ptr().cast::<i8>();
-        for line in 0..lines.min(bytes.len().div_ceil(64)) {
-            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch is only a hint: it
-            // never faults and never reads into the program, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (bytes, lines);
 }
 
 #[inline]

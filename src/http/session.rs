@@ -13,103 +13,14 @@ use super::scan::{self, Found, Start, Want};
 use super::{ErrorCounts, HttpError, Protocol, MAX_HEAD};
 use crate::capture::Timestamp;
 
+mod records;
+mod start;
+
+pub use records::{CloseContext, Exchange, IdleStats, LastExchange, SessionStats};
+use start::could_start;
+
 /// Distinct Host values kept per connection.
 const MAX_HOSTS: usize = 8;
-/// Bytes of a non-HTTP-looking client stream searched for a request before giving up.
-const UNKNOWN_SCAN_BUDGET: u64 = 64 * 1024;
-/// The same for each direction of a connection picked up mid-stream.
-const MIDSTREAM_SCAN_BUDGET: u64 = 1024 * 1024;
-
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// A request and its response (if one came).
-#[derive(Clone, Debug, Default)]
-pub struct Exchange {
-    /// 0 for the connection's first request.
-    pub index: u32,
-    /// Method, target and Host: filled only when per-request detail was asked for.
-    pub method: String,
-    pub target: String,
-    pub host: Option<String>,
-    /// HTTP minor version of the request.
-    pub minor: u8,
-    pub request_start: Timestamp,
-    /// First byte of the final response's head, and the end of its body.
-    pub response_start: Option<Timestamp>,
-    pub response_end: Option<Timestamp>,
-    pub status: Option<u16>,
-    /// 1xx responses before the final one (100 Continue, 103 Early Hints).
-    pub informational: u8,
-    /// The response was framed to its end.
-    pub complete: bool,
-}
-
-/// Persistence as the last exchange left it; decides the close reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LastExchange {
-    pub req_close: bool,
-    pub req_keep_alive: bool,
-    pub req_minor: u8,
-    pub answered: bool,
-    pub resp_close: bool,
-    pub resp_keep_alive: bool,
-    pub resp_minor: u8,
-    pub close_delimited: bool,
-    pub status: u16,
-}
-
-impl LastExchange {
-    /// HTTP/1.0 on either side without keep-alive (RFC 9112 section 9.3).
-    pub fn http10_no_keep_alive(&self) -> bool {
-        (self.req_minor == 0 && !self.req_keep_alive)
-            || (self.answered && self.resp_minor == 0 && !self.resp_keep_alive)
-    }
-}
-
-/// Think time between a response's end and the next request on the same connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct IdleStats {
-    pub count: u32,
-    pub min_ms: f64,
-    pub max_ms: f64,
-    pub sum_ms: f64,
-}
-
-impl IdleStats {
-    fn add(&mut self, ms: f64) {
-        if self.count == 0 || ms < self.min_ms {
-            self.min_ms = ms;
-        }
-        if ms > self.max_ms {
-            self.max_ms = ms;
-        }
-        self.sum_ms += ms;
-        self.count += 1;
-    }
-}
-
-/// The HTTP state at the moment the first FIN or RST was seen.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CloseContext {
-    /// Requests sent but not yet (fully) answered.
-    pub in_flight: u32,
-    /// Time since the last response ended, when nothing was in flight.
-    pub idle_ms: Option<f64>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SessionStats {
-    pub requests: u64,
-    /// Final responses (1xx not included).
-    pub responses: u64,
-    pub informational: u32,
-    pub unanswered: u32,
-    pub resyncs: u32,
-    pub errors: ErrorCounts,
-    /// The longest a request head took from its first byte to its end (or, unfinished, to
-    /// the connection's close): the slowloris shape.
-    pub slowest_request_head_ms: f64,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -292,16 +203,6 @@ impl Session {
         }
     }
 
-    /// The first byte after a hole may begin a message (a capture often loses whole
-    /// segments, and segments often start messages): let resync try it as a line start.
-    /// Only a whole, well-formed start line is taken, so a mid-line position costs nothing.
-    fn after_gap(&mut self, side: usize) {
-        let h = &mut self.halves[side];
-        if h.state == State::Resync {
-            h.line_start = true;
-        }
-    }
-
     /// The side's FIN arrived in order.
     pub fn fin(&mut self, side: usize, ts: Timestamp) {
         match self.halves[side].state {
@@ -392,86 +293,6 @@ impl Session {
 
     fn is_requests(&self, side: usize) -> bool {
         self.requests_side == Some(side)
-    }
-
-    fn ignore_both(&mut self, protocol: Protocol) {
-        self.protocol = protocol;
-        for h in &mut self.halves {
-            h.state = State::Ignore;
-            h.buf = Vec::new();
-        }
-    }
-
-    /// First bytes of a connection whose SYN was seen.
-    fn detect(&mut self, side: usize, input: &[u8], ts: Timestamp) -> usize {
-        if !self.is_requests(side) {
-            let client = &self.halves[Self::other(side)].state;
-            if self.protocol.is_http1() || matches!(client, State::Head | State::Body(_)) {
-                self.halves[side].state = State::Head;
-                return 0;
-            }
-            let first_bytes = self.halves[side].scanned == 0;
-            if *client == State::Detect && first_bytes && !could_start(input, Want::Response) {
-                // The server spoke first, and not HTTP: an SSH or SMTP banner, or an h2
-                // server's SETTINGS racing the client's preface. The client's first bytes
-                // will tell which; this side is not HTTP/1.x in any case.
-                self.server_first = true;
-                let h = &mut self.halves[side];
-                h.state = State::Ignore;
-                h.buf = Vec::new();
-                return input.len();
-            }
-            self.halves[side].scanned += input.len() as u64;
-            // Otherwise the client's request is not visible yet (held behind a hole, or lost):
-            // a response without its request cannot be paired; skip it.
-            return input.len();
-        }
-        let h = &mut self.halves[side];
-        if h.buf.is_empty() {
-            h.buf_ts = ts;
-        }
-        let room = 32 - h.buf.len().min(32);
-        let take = input.len().min(room);
-        h.buf.extend_from_slice(&input[..take]);
-        let b = &h.buf[..];
-        let n = b.len().min(H2_PREFACE.len());
-        if b[..n] == H2_PREFACE[..n] {
-            if n == H2_PREFACE.len() {
-                self.ignore_both(Protocol::H2);
-                return input.len();
-            }
-            return take;
-        }
-        if b[0] == 0x16 && b.get(1).is_none_or(|&v| v == 3) {
-            if b.len() < 2 {
-                return take;
-            }
-            self.ignore_both(Protocol::Tls);
-            return input.len();
-        }
-        if self.server_first {
-            // A server-first protocol that is neither h2 nor TLS.
-            self.ignore_both(Protocol::Unknown);
-            return input.len();
-        }
-        let next = match head::looks_like_request_start(b) {
-            None => return take,
-            Some(true) => State::Head,
-            Some(false) => {
-                // Not HTTP at its start; it may still be after a prefix (a PROXY protocol
-                // line, say): look for a request line a little further.
-                h.want = Want::Request;
-                h.line_start = true;
-                h.probing = true;
-                State::Resync
-            }
-        };
-        // Replay the buffered bytes in the new state (one level deep: never Detect again).
-        h.state = next;
-        let buffered = std::mem::take(&mut h.buf);
-        let ts0 = h.buf_ts;
-        self.data(side, &buffered, ts0);
-        take
     }
 
     fn head(&mut self, side: usize, mut input: &[u8], ts: Timestamp) -> usize {
@@ -797,97 +618,6 @@ impl Session {
             h.buf.clear();
             h.line_start = false;
         }
-    }
-
-    /// A start line was found on `side`: fix the roles if they were open.
-    fn found(&mut self, side: usize, kind: Start) {
-        self.halves[side].probing = false;
-        if self.requests_side.is_none() {
-            let req = if kind == Start::Request {
-                side
-            } else {
-                Self::other(side)
-            };
-            self.requests_side = Some(req);
-            self.halves[req].want = Want::Request;
-            self.halves[Self::other(req)].want = Want::Response;
-        }
-    }
-
-    fn resync(&mut self, side: usize, input: &[u8], ts: Timestamp) -> usize {
-        if self.requests_side.is_none()
-            && self.halves[side].scanned == 0
-            && input.starts_with(H2_PREFACE)
-        {
-            // Picked up mid-stream, but the client's first captured bytes are the h2 preface.
-            self.ignore_both(Protocol::H2);
-            return input.len();
-        }
-        let budget_spent = {
-            let h = &mut self.halves[side];
-            h.scanned += input.len() as u64;
-            let budget = if self.requests_side.is_some() {
-                UNKNOWN_SCAN_BUDGET
-            } else {
-                MIDSTREAM_SCAN_BUDGET
-            };
-            h.probing && !self.protocol.is_http1() && h.scanned > budget
-        };
-        if budget_spent {
-            self.ignore_both(Protocol::Unknown);
-            return input.len();
-        }
-        let h = &mut self.halves[side];
-        let want = h.want;
-        if !h.buf.is_empty() {
-            // A line began in an earlier segment: complete it first.
-            let Some(nl) = memchr::memchr(b'\n', input) else {
-                if h.buf.len() + input.len() <= scan::MAX_LINE {
-                    h.buf.extend_from_slice(input);
-                } else {
-                    h.buf.clear();
-                    h.line_start = false;
-                }
-                return input.len();
-            };
-            h.buf.extend_from_slice(&input[..=nl]);
-            if let Some(kind) = scan::start_line(&h.buf, want) {
-                h.state = State::Head;
-                self.found(side, kind);
-                // The start line is in `buf`: the head continues from there.
-                return nl + 1;
-            }
-            h.buf.clear();
-            h.line_start = true;
-            return nl + 1;
-        }
-        match scan::find_start(input, h.line_start, want) {
-            Found::At(at, kind) => {
-                h.state = State::Head;
-                self.found(side, kind);
-                at
-            }
-            Found::Partial(at) => {
-                h.buf_ts = ts;
-                h.buf.extend_from_slice(&input[at..]);
-                input.len()
-            }
-            Found::Nothing => {
-                h.line_start = input.last() == Some(&b'\n');
-                input.len()
-            }
-        }
-    }
-}
-
-/// Whether bytes at a message boundary can begin the expected start line.
-fn could_start(b: &[u8], want: Want) -> bool {
-    match want {
-        Want::Response => {
-            let n = b.len().min(5);
-            b[..n] == b"HTTP/"[..n]
-        }
-        _ => head::looks_like_request_start(b) != Some(false),
     }
 }
 

@@ -1,3 +1,4 @@
+use super::start::H2_PREFACE;
 use super::*;
 
 const C: usize = 0; // client side

@@ -60,6 +60,52 @@ fn ts_scale(tsresol: u8) -> TsScale {
 }
 
 impl Source {
+    /// The section header block a pcapng file opens with: byte order, version, length.
+    pub(super) fn read_shb_at_open(&mut self) -> Result<(), CaptureError> {
+        let n = self.fill(12)?;
+        if n < 12 {
+            return Err(self.bad_header(format!(
+                "pcapng section header cut short: {n} of at least 28 bytes"
+            )));
+        }
+        let b = &self.buf[self.start..];
+        let big = match rd32(&b[8..], false) {
+            PCAPNG_BOM => false,
+            x if x.swap_bytes() == PCAPNG_BOM => true,
+            x => {
+                return Err(
+                    self.bad_header(format!("pcapng byte-order magic is {x:08x}, not 1a2b3c4d"))
+                )
+            }
+        };
+        let len = rd32(&b[4..], big) as usize;
+        if len < 28 || !len.is_multiple_of(4) || len > MAX_RECORD {
+            return Err(
+                self.bad_header(format!("pcapng section header has bad block length {len}"))
+            );
+        }
+        let n = self.fill(len)?;
+        if n < len {
+            return Err(self.bad_header(format!(
+                "pcapng section header cut short: {n} of {len} bytes"
+            )));
+        }
+        let b = &self.buf[self.start..self.start + len];
+        let trail = rd32(&b[len - 4..], big) as usize;
+        if trail != len {
+            return Err(self.bad_header(format!(
+                "pcapng section header length {len} does not match trailing length {trail}"
+            )));
+        }
+        self.consume(len);
+        self.file_format = FileFormat::Pcapng;
+        self.format = Format::Pcapng {
+            big,
+            ifaces: Vec::new(),
+        };
+        Ok(())
+    }
+
     // ----- pcapng blocks -----
 
     pub(super) fn next_pcapng(&mut self) -> Result<Option<Meta>, CaptureError> {

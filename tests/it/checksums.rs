@@ -3,37 +3,23 @@
 //! segments could be verified and on how many were wrong, file by file.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::corpus::corpus_dir;
-use crate::schema::{analyze_json, capture, Checksums};
+use crate::schema::{analyze_json, capture, tshark_fields, Checksums};
 
 /// tshark's count over the TCP segments connscope reads: not IP fragments, and not the
 /// headers quoted inside ICMP errors (tshark dissects those as TCP too).
 pub(crate) fn tshark_checksums(pcap: &Path) -> Checksums {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
+    let out = tshark_fields(
+        pcap,
+        &[
             "-o",
             "tcp.check_checksum:TRUE",
             "-o",
             "ip.check_checksum:TRUE",
-            "-Y",
-            "tcp && !icmp && !icmpv6 && !(ip.flags.mf == 1) && !(ip.frag_offset > 0)",
-            "-T",
-            "fields",
-            "-e",
-            "tcp.checksum.status",
-            "-e",
-            "ip.checksum.status",
-        ])
-        .output()
-        .expect("tshark is installed by `make test` (Debian package tshark)");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        "tcp && !icmp && !icmpv6 && !(ip.flags.mf == 1) && !(ip.frag_offset > 0)",
+        &["tcp.checksum.status", "ip.checksum.status"],
     );
     // Status 0 is bad, 1 good, 2 unverified; with tunnels a field holds one per layer, and the
     // innermost (last) is the one that carries the TCP segment.
@@ -42,7 +28,7 @@ pub(crate) fn tshark_checksums(pcap: &Path) -> Checksums {
         bad_tcp: 0,
         bad_ip: 0,
     };
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let mut fields = line.split('\t');
         let tcp = fields
             .next()

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use crate::schema::{analyze_json, capture, Connection, Report};
+use crate::schema::{analyze_json, capture, tshark_fields, Connection, Report};
 
 /// One nginx log line (log_format connscope, see captures/generate.sh).
 #[derive(Debug, Clone)]
@@ -221,25 +221,14 @@ fn request_cap_connections_end_at_the_cap() {
 /// Who sent each connection's first FIN or RST, by client port, as tshark reads the capture:
 /// a second opinion from a tool that shares no code with connscope.
 fn tshark_first_closer(pcap: &std::path::Path, server_port: u16) -> BTreeMap<u16, &'static str> {
-    let out = std::process::Command::new("tshark")
-        .args(["-r"])
-        .arg(pcap)
-        .args([
-            "-Y",
-            "tcp.flags.fin==1 || tcp.flags.reset==1",
-            "-T",
-            "fields",
-        ])
-        .args(["-e", "tcp.srcport", "-e", "tcp.dstport"])
-        .output()
-        .expect("tshark is installed by `make test` (Debian package tshark)");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = tshark_fields(
+        pcap,
+        &[],
+        "tcp.flags.fin==1 || tcp.flags.reset==1",
+        &["tcp.srcport", "tcp.dstport"],
     );
     let mut first = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         let p: Vec<u16> = line
             .split('\t')
             .map(|x| x.trim().parse().unwrap())

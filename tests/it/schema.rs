@@ -193,6 +193,26 @@ pub struct Report {
     pub connections: Vec<Connection>,
 }
 
+/// `tshark -n -r PCAP OPTIONS... -Y FILTER -T fields -e FIELD...`: the second opinion several
+/// tests ask for. Returns standard output, one line per frame, fields separated by tabs.
+pub fn tshark_fields(pcap: &Path, options: &[&str], filter: &str, fields: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(pcap).args(options);
+    cmd.args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .expect("tshark is installed by `make test` (Debian package tshark)");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("tshark writes UTF-8")
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -12,11 +12,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::checksums::tshark_checksums;
 use crate::corpus::{analyze, corpus_dir};
-use crate::schema::{Connection, Report, Summary, Tunnelled};
+use crate::schema::{tshark_fields, Connection, Report, Summary, Tunnelled};
 
 /// tshark's view of a capture's TCP segments.
 #[derive(Debug)]
@@ -38,25 +37,17 @@ struct Inner {
 const TCP: &str = "tcp && !icmp && !icmpv6";
 
 fn tshark_inner(pcap: &Path, filter: &str) -> Inner {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args(["-Y", filter, "-T", "fields"])
-        .args([
-            "-e",
+    let out = tshark_fields(
+        pcap,
+        &[],
+        filter,
+        &[
             "tcp.stream",
-            "-e",
             "frame.protocols",
-            "-e",
             "tcp.payload",
-        ])
-        .args(["-e", "tcp.analysis.retransmission", "-e", "http.request"])
-        .output()
-        .expect("tshark is installed by `make test` (Debian package tshark)");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
+            "tcp.analysis.retransmission",
+            "http.request",
+        ],
     );
     let mut inner = Inner {
         segments: 0,
@@ -67,7 +58,7 @@ fn tshark_inner(pcap: &Path, filter: &str) -> Inner {
         tunnelled: Tunnelled::default(),
     };
     let mut streams = BTreeSet::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let [stream, protocols, payload, retransmission, http_request] = f[..] else {
             panic!("tshark line {line:?}");

@@ -23,7 +23,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use connscope::analysis::NoOutput;
-use connscope::capture::{Frame, LinkType, Source, Timestamp};
+use connscope::capture::{Frame, LinkType, Source};
 use connscope::decode::{self, tcp_flags, Segment};
 use connscope::flow::reassembly::{Reassembler, StreamSink};
 use connscope::flow::seq::Seq;
@@ -31,6 +31,7 @@ use connscope::flow::{Connection, FlowEvents, FlowKey, FlowTable, Limits};
 use connscope::http::head::{find_head_end, parse_request, parse_response};
 use connscope::http::{Exchange, Session};
 use connscope::pipeline::{self, Options};
+use connscope::time::Timestamp;
 
 // ------------------------------------------------------------------------------- inputs
 

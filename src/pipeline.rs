@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use crate::analysis::sweep::Sweep;
 use crate::analysis::{self, FrameStats, Inputs, Output, Report, Shard};
-use crate::capture::{CaptureError, Damage, Filter, Frame, SharedMap, Source, Timestamp};
+use crate::capture::{CaptureError, Damage, Filter, Frame, SharedMap, Source};
 use crate::decode::{self, Endpoint, Segment};
 use crate::flow::table::TableStats;
 use crate::flow::{FlowTable, Limits};
+use crate::time::Timestamp;
 
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use connscope::capture::Timestamp;
+use connscope::time::Timestamp;
 use connscope::http::Session;
 use connscope_fuzz::Input;
 use libfuzzer_sys::fuzz_target;

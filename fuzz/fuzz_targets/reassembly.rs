@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arbitrary::Arbitrary;
-use connscope::capture::Timestamp;
+use connscope::time::Timestamp;
 use connscope::decode::{tcp_flags as f, Endpoint, Segment};
 use connscope::flow::{Connection, FlowEvents, FlowTable, Limits};
 use connscope::http::Exchange;

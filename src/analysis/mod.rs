@@ -19,11 +19,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::capture::Timestamp;
 use crate::decode::{Endpoint, Skip, Via};
 use crate::flow::table::TableStats;
 use crate::flow::{CloseKind, Connection, FlowEvents};
 use crate::http::{ErrorCounts, Exchange};
+use crate::time::Timestamp;
 pub use record::{ConnRecord, RequestRecord};
 pub use summary::{Report, ServerOut, Summary};
 use summary::{ServerAgg, Totals};

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use super::timewait::{HostPeak, TimeWait};
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {

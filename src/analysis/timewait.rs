@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 
 #[derive(Default)]
 struct Host {

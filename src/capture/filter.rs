@@ -103,7 +103,7 @@ fn compile(expr: &str, link: LinkType) -> Result<BpfProgram, CaptureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Timestamp;
+    use crate::time::Timestamp;
 
     fn eth_tcp(dport: u16) -> Vec<u8> {
         let mut p = vec![0u8; 14 + 20 + 20];

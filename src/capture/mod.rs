@@ -31,25 +31,7 @@ mod tests;
 pub use filter::Filter;
 pub use reader::{FileFormat, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
 
-/// Capture time in nanoseconds since the Unix epoch. Everything below `capture` takes time
-/// from here, never from the wall clock, so replaying a file gives the same answer as
-/// watching it live.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub i64);
-
-impl Timestamp {
-    pub const fn from_nanos(n: i64) -> Self {
-        Timestamp(n)
-    }
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / 1e9
-    }
-    /// Signed difference `self - earlier` in milliseconds.
-    pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        // i128: hostile files can put timestamps anywhere in the i64 range.
-        (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1e6
-    }
-}
+use crate::time::Timestamp;
 
 /// A libpcap link-layer header type (LINKTYPE_* value as stored in the file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,9 +13,9 @@
 use super::reassembly::{Reassembler, StreamSink};
 use super::reset::{seq_end, PendingReset, RcvWindow};
 use super::seq::Seq;
-use crate::capture::Timestamp;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
 use crate::http::Session;
+use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseKind {

@@ -15,9 +15,9 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 
 use super::connection::Connection;
-use crate::capture::Timestamp;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
 use crate::http::Exchange;
+use crate::time::Timestamp;
 
 /// How long a closed connection stays to absorb late packets (capture time): longer than a
 /// FIN retransmission timeout, short enough that connection churn does not pile up (the

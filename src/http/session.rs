@@ -11,7 +11,7 @@ use super::body::{Body, Step};
 use super::head::{self, Fields};
 use super::scan::{self, Found, Start, Want};
 use super::{ErrorCounts, HttpError, Protocol, MAX_HEAD};
-use crate::capture::Timestamp;
+use crate::time::Timestamp;
 
 mod records;
 mod start;

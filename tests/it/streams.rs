@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use connscope::capture::{Source, Timestamp};
+use connscope::capture::Source;
 use connscope::decode::{self, Endpoint, Segment};
 use connscope::flow::{Connection, FlowEvents, FlowTable, Limits};
 use connscope::http::Exchange;
+use connscope::time::Timestamp;
 use proptest::prelude::*;
 
 use crate::schema::capture;

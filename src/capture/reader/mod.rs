@@ -11,7 +11,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{CaptureError, Damage, LinkType, Timestamp};
+use super::{CaptureError, Damage, LinkType};
+use crate::time::Timestamp;
 
 mod map;
 mod pcap;

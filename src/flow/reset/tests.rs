@@ -5,11 +5,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
 use crate::analysis::ConnRecord;
-use crate::capture::Timestamp;
 use crate::decode::{Endpoint, Segment};
 use crate::flow::table::LINGER;
 use crate::flow::{CloseKind, Connection, FlowEvents, FlowTable, Limits};
 use crate::http::Exchange;
+use crate::time::Timestamp;
 
 const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

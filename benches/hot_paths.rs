@@ -10,7 +10,7 @@
 //!   into a no-op `StreamSink`, in capture order and with one segment in 16 delayed by three
 //!   (throughput in segments: in-order payload is handed on without a copy);
 //! - `http_head`: `find_head_end`, `parse_request`, `parse_response` over the real heads;
-//! - `http_session`: a whole `http::Session` replaying each connection's reassembled streams in
+//! - `http_session`: a whole `proto::http1::Session` replaying each connection's reassembled streams in
 //!   capture order (pipelined and sequential keep-alive);
 //! - `pipeline`: `pipeline::run` over a capture file with `analysis::NoOutput`.
 //!
@@ -28,9 +28,10 @@ use connscope::decode::{self, tcp_flags, Segment};
 use connscope::flow::reassembly::{Reassembler, StreamSink};
 use connscope::flow::seq::Seq;
 use connscope::flow::{Connection, FlowEvents, FlowKey, FlowTable, Limits};
-use connscope::http::head::{find_head_end, parse_request, parse_response};
-use connscope::http::{Exchange, Session};
 use connscope::pipeline::{self, Options};
+use connscope::proto::http1::head::{find_head_end, parse_request, parse_response};
+use connscope::proto::http1::Session;
+use connscope::proto::{self, Conversation};
 use connscope::time::Timestamp;
 
 // ------------------------------------------------------------------------------- inputs
@@ -239,11 +240,13 @@ fn heads(logs: &[ConnLog]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 struct NoEvents;
 
-impl FlowEvents for NoEvents {
-    fn exchange(&mut self, _: &Connection, ex: Exchange) {
-        black_box(ex);
+impl FlowEvents<Conversation> for NoEvents {
+    fn app_output(&mut self, conn: &mut Connection<Conversation>, _: u64) {
+        conn.app.take_exchanges(|ex| {
+            black_box(ex);
+        });
     }
-    fn finished(&mut self, conn: Connection) {
+    fn finished(&mut self, conn: Connection<Conversation>) {
         black_box(conn);
     }
 }
@@ -309,7 +312,8 @@ fn bench_flow_table(c: &mut Criterion) {
         g.throughput(Throughput::Elements(segs.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(&name), &segs, |b, segs| {
             b.iter(|| {
-                let mut table = FlowTable::new(Limits::default());
+                let mut table: FlowTable<Conversation> =
+                    FlowTable::new(Limits::default(), proto::Config::default());
                 let mut ev = NoEvents;
                 for (i, (ts, s)) in segs.iter().enumerate() {
                     table.segment(i as u64 + 1, *ts, s, &mut ev);

@@ -107,7 +107,6 @@ impl AnalyzeArgs {
                 held_per_stream: self.max_held_bytes,
                 held_total: self.max_held_total,
                 max_connections: self.max_connections.max(1),
-                detail: self.requests,
             },
         })
     }

@@ -10,7 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod flow;
-pub mod http;
 pub mod pipeline;
+pub mod proto;
 pub mod report;
 pub mod time;

@@ -21,6 +21,7 @@ use crate::capture::{CaptureError, Damage, Filter, Frame, SharedMap, Source};
 use crate::decode::{self, Endpoint, Segment};
 use crate::flow::table::TableStats;
 use crate::flow::{FlowTable, Limits};
+use crate::proto::{self, Conversation};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug)]
@@ -155,10 +156,13 @@ where
     // Each worker tracks its share of the connections.
     limits.max_connections = (limits.max_connections / workers).max(1);
     limits.held_total /= workers;
+    let proto_cfg = proto::Config {
+        detail: opts.analysis.requests,
+    };
     let mut reader = Reader::new(opts)?;
     let (shards, tables, frames, damage) = if workers == 1 {
         let mut shard = Shard::new(opts.analysis, 0, sweep.clone(), make_output(0));
-        let mut table = FlowTable::new(limits);
+        let mut table: FlowTable<Conversation> = FlowTable::new(limits, proto_cfg);
         reader.read_all(0, progress, |number, frame, stats, _| {
             match decode::decode(&frame) {
                 Ok((seg, via)) => {
@@ -224,9 +228,12 @@ fn run_parallel<O: Output + Send>(
             full_tx.push(ftx);
             empty_rx.push(erx);
             let (cfg, sweep, stop) = (opts.analysis, sweep.clone(), stop.clone());
+            let proto_cfg = proto::Config {
+                detail: cfg.requests,
+            };
             handles.push(scope.spawn(move || {
                 let mut shard = Shard::new(cfg, w, sweep, out);
-                let mut table = FlowTable::new(limits);
+                let mut table: FlowTable<Conversation> = FlowTable::new(limits, proto_cfg);
                 for mut batch in frx {
                     if !stop.load(Ordering::Relaxed) {
                         let file = batch.map.as_ref().map_or(&[][..], |m| m.bytes());

@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use connscope::time::Timestamp;
-use connscope::http::Session;
+use connscope::proto::http1::Session;
 use connscope_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 

@@ -11,15 +11,17 @@ use arbitrary::Arbitrary;
 use connscope::time::Timestamp;
 use connscope::decode::{tcp_flags as f, Endpoint, Segment};
 use connscope::flow::{Connection, FlowEvents, FlowTable, Limits};
-use connscope::http::Exchange;
+use connscope::proto::{self, Conversation};
 use connscope_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
 struct NoEvents;
 
-impl FlowEvents for NoEvents {
-    fn exchange(&mut self, _conn: &Connection, _ex: Exchange) {}
-    fn finished(&mut self, _conn: Connection) {}
+impl FlowEvents<Conversation> for NoEvents {
+    fn app_output(&mut self, conn: &mut Connection<Conversation>, _frame: u64) {
+        conn.app.take_exchanges(drop);
+    }
+    fn finished(&mut self, _conn: Connection<Conversation>) {}
 }
 
 #[derive(Arbitrary, Debug, Default)]
@@ -90,14 +92,14 @@ fuzz_target!(|data: &[u8]| {
         } else {
             usize::from(p.max_connections)
         },
-        detail: p.detail,
         ..defaults
     };
-    let mut table = FlowTable::new(limits);
+    let mut table: FlowTable<Conversation> =
+        FlowTable::new(limits, proto::Config { detail: p.detail });
     let mut events = NoEvents;
     let mut ts = Timestamp::from_nanos(1_700_000_000_000_000_000);
     let mut frame = 0u64;
-    let mut send = |table: &mut FlowTable, s: &Seg, ts: Timestamp| {
+    let mut send = |table: &mut FlowTable<Conversation>, s: &Seg, ts: Timestamp| {
         let side = usize::from(s.server);
         let stream = input.streams[side];
         let start = (s.off as usize).min(stream.len());

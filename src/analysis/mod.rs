@@ -21,10 +21,11 @@ use rustc_hash::FxHashMap;
 
 use crate::decode::{Endpoint, Skip, Via};
 use crate::flow::table::TableStats;
-use crate::flow::{CloseKind, Connection, FlowEvents};
-use crate::http::{ErrorCounts, Exchange};
+use crate::flow::{CloseKind, FlowEvents};
+use crate::proto::http1::{ErrorCounts, Exchange};
+use crate::proto::Conversation;
 use crate::time::Timestamp;
-pub use record::{ConnRecord, RequestRecord};
+pub use record::{Conn, ConnRecord, RequestRecord};
 pub use summary::{Report, ServerOut, Summary};
 use summary::{ServerAgg, Totals};
 use sweep::{Pending, Sweep};
@@ -179,6 +180,8 @@ pub struct Shard<O: Output> {
     through: u64,
     kept: Vec<ConnRecord>,
     kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
+    /// Exchanges taken from a connection, reused (no allocation per request).
+    exchanges: Vec<Exchange>,
 }
 
 impl<O: Output> Shard<O> {
@@ -195,6 +198,7 @@ impl<O: Output> Shard<O> {
             through: 0,
             kept: Vec::new(),
             kept_exchanges: FxHashMap::default(),
+            exchanges: Vec::new(),
         }
     }
 
@@ -218,17 +222,17 @@ impl<O: Output> Shard<O> {
     }
 }
 
-impl<O: Output> FlowEvents for Shard<O> {
-    fn opened(&mut self, conn: &Connection) {
+impl<O: Output> FlowEvents<Conversation> for Shard<O> {
+    fn opened(&mut self, conn: &Conn) {
         self.pending.opened(conn.id);
     }
 
-    fn reopened(&mut self, _conn: &Connection, frame: u64) {
+    fn reopened(&mut self, _conn: &Conn, frame: u64) {
         // Counted as closed from the RST to here: the RST looked like the end until now.
         self.pending.opened(frame);
     }
 
-    fn closed(&mut self, conn: &Connection, frame: u64) {
+    fn closed(&mut self, conn: &Conn, frame: u64) {
         self.pending.closed(frame);
         // The active closer enters TIME_WAIT when the close completes: first FIN, both FINs.
         if let (Some((side, CloseKind::Fin, _)), Some(t0), Some(t1)) =
@@ -239,39 +243,44 @@ impl<O: Output> FlowEvents for Shard<O> {
         }
     }
 
-    fn exchange(&mut self, conn: &Connection, ex: Exchange) {
+    fn app_output(&mut self, conn: &mut Conn, _frame: u64) {
         let server = conn.ends[1 - conn.client_side()];
-        let reused = ex.index > 0 || !conn.handshake();
-        if let Some(start) = ex.response_start {
-            let us = (i128::from(start.0) - i128::from(ex.request_start.0)).max(0) as u64 / 1000;
-            let agg = self
-                .servers
-                .entry(server)
-                .or_insert_with(|| ServerAgg::new(server));
-            if reused {
-                agg.ttfb_reused.record(us);
-            } else {
-                agg.ttfb_new.record(us);
+        let mut exchanges = std::mem::take(&mut self.exchanges);
+        conn.app.take_exchanges(|ex| exchanges.push(ex));
+        for ex in exchanges.drain(..) {
+            if let Some(start) = ex.response_start {
+                let us =
+                    (i128::from(start.0) - i128::from(ex.request_start.0)).max(0) as u64 / 1000;
+                let agg = self
+                    .servers
+                    .entry(server)
+                    .or_insert_with(|| ServerAgg::new(server));
+                if record::reused(conn, ex.index) {
+                    agg.ttfb_reused.record(us);
+                } else {
+                    agg.ttfb_new.record(us);
+                }
+            }
+            if self.cfg.requests && self.error.is_none() {
+                let rec = RequestRecord::build(conn, ex);
+                if self.cfg.keep_connections {
+                    self.kept_exchanges
+                        .entry(rec.connection)
+                        .or_default()
+                        .push(rec);
+                } else {
+                    let r = self.out.request(&rec);
+                    self.write(r);
+                }
             }
         }
-        if self.cfg.requests && self.error.is_none() {
-            let rec = RequestRecord::build(conn, ex);
-            if self.cfg.keep_connections {
-                self.kept_exchanges
-                    .entry(rec.connection)
-                    .or_default()
-                    .push(rec);
-            } else {
-                let r = self.out.request(&rec);
-                self.write(r);
-            }
-        }
+        self.exchanges = exchanges;
     }
 
-    fn finished(&mut self, conn: Connection) {
+    fn finished(&mut self, conn: Conn) {
         let rec = ConnRecord::build(&conn, self.cfg.slow_headers_ms);
         let server = conn.ends[1 - conn.client_side()];
-        self.totals.add(&rec, &conn.http.stats.errors);
+        self.totals.add(&rec, &conn.app.http1().stats.errors);
         self.servers
             .entry(server)
             .or_insert_with(|| ServerAgg::new(server))

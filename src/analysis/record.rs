@@ -6,7 +6,28 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::flow::{CloseKind, Connection};
-use crate::http::{Exchange, Protocol};
+use crate::proto::http1::Exchange;
+use crate::proto::{CloseReason, Conversation, Protocol};
+
+/// A connection as the analysis sees it: TCP facts plus its application layer.
+pub type Conn = Connection<Conversation>;
+
+/// One end of a connection, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// How a connection's close began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Close {
+    Open,
+    Fin,
+    Rst,
+}
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 pub struct KeepAlive {
@@ -72,11 +93,11 @@ pub struct ConnRecord {
     pub requests: u64,
     pub responses: u64,
     pub unanswered: u32,
-    pub closed_by: Option<&'static str>,
-    pub close: &'static str,
-    pub close_reason: &'static str,
+    pub closed_by: Option<Side>,
+    pub close: Close,
+    pub close_reason: CloseReason,
     /// The side left in TIME_WAIT: the first FIN's sender, once both FINs were seen.
-    pub time_wait: Option<&'static str>,
+    pub time_wait: Option<Side>,
     pub keep_alive: Option<KeepAlive>,
     pub idle_gaps_ms: Option<IdleGaps>,
     /// Idle time between the last response and the first FIN, when nothing was in flight.
@@ -113,86 +134,55 @@ pub struct RequestRecord {
     pub complete: bool,
 }
 
-pub fn side_name(side: usize, client: usize) -> &'static str {
+fn side(side: usize, client: usize) -> Side {
     if side == client {
-        "client"
+        Side::Client
     } else {
-        "server"
+        Side::Server
     }
 }
 
-/// Why the connection ended, from what the last exchange said and who closed.
-pub fn close_reason(c: &Connection) -> &'static str {
-    let Some((_, kind, _)) = c.first_close else {
-        if c.evicted {
-            return "evicted";
-        }
-        if c.half_open() {
-            return "half_open";
-        }
-        return "open";
-    };
-    if let Some(s) = c.http.switched {
-        return s;
-    }
-    if kind == CloseKind::Rst {
-        return "reset";
-    }
-    if c.http.at_close.is_some_and(|a| a.in_flight > 0) {
-        return "in_flight";
-    }
-    if !c.http.protocol.is_http1() {
-        return "not_http";
-    }
-    if c.http.stats.requests == 0 {
-        return "unused";
-    }
-    let Some(last) = c.http.last else {
-        return "in_flight";
-    };
-    if last.close_delimited {
-        "close_delimited"
-    } else if last.req_close {
-        "client_close"
-    } else if last.http10_no_keep_alive() {
-        "http10"
-    } else if last.resp_close {
-        // The server ended a connection the client wanted to keep. After more than one
-        // request, or at an advertised Keep-Alive max, that is a per-connection request cap.
-        let at_max = c
-            .http
-            .keep_alive
-            .and_then(|(_, max)| max)
-            .is_some_and(|m| c.http.stats.requests >= u64::from(m));
-        if c.http.stats.requests >= 2 || at_max {
-            "request_cap"
-        } else {
-            "server_close"
-        }
-    } else {
-        "idle_timeout"
+/// Whether an exchange went over a connection that was already in use: it is not the first
+/// request, or the connection was picked up mid-stream (even the first request seen was not
+/// the first).
+pub fn reused(c: &Conn, index: u32) -> bool {
+    index > 0 || !c.handshake()
+}
+
+/// Why the connection ended: TCP's facts first, then what the application says.
+pub fn close_reason(c: &Conn) -> CloseReason {
+    match c.first_close {
+        None if c.evicted => CloseReason::Evicted,
+        None if c.half_open() => CloseReason::HalfOpen,
+        None => CloseReason::Open,
+        Some((_, kind, _)) => c.app.close_reason(kind == CloseKind::Rst),
     }
 }
 
 impl ConnRecord {
     /// `slow_headers_ms`: the threshold above which a request head is reported as slow.
-    pub fn build(c: &Connection, slow_headers_ms: f64) -> ConnRecord {
+    pub fn build(c: &Conn, slow_headers_ms: f64) -> ConnRecord {
         let client = c.client_side();
         let server = 1 - client;
         let (closed_by, close) = match c.first_close {
-            None => (None, "open"),
-            Some((side, kind, _)) => (
-                Some(side_name(side, client)),
-                if kind == CloseKind::Fin { "fin" } else { "rst" },
+            None => (None, Close::Open),
+            Some((s, kind, _)) => (
+                Some(side(s, client)),
+                if kind == CloseKind::Fin {
+                    Close::Fin
+                } else {
+                    Close::Rst
+                },
             ),
         };
         let time_wait = match c.first_close {
-            Some((side, CloseKind::Fin, _)) if c.fin[0].is_some() && c.fin[1].is_some() => {
-                Some(side_name(side, client))
+            Some((s, CloseKind::Fin, _)) if c.fin[0].is_some() && c.fin[1].is_some() => {
+                Some(side(s, client))
             }
             _ => None,
         };
-        let idle = c.http.idle;
+        let http = c.app.http1();
+        let idle = http.idle;
         let mut tcp = TcpCounters {
             syn_retransmits: c.syn.map_or(0, |s| u64::from(s.retransmits)),
             bad_checksums_client: c.bad_checksums[client],
@@ -218,16 +208,15 @@ impl ConnRecord {
             bytes_server: c.streams[server].stats.bytes,
             handshake: c.handshake(),
             handshake_rtt_ms: c.handshake_rtt_ms(),
-            protocol: c.http.protocol,
-            requests: c.http.stats.requests,
-            responses: c.http.stats.responses,
-            unanswered: c.http.stats.unanswered,
+            protocol: c.app.protocol(),
+            requests: http.stats.requests,
+            responses: http.stats.responses,
+            unanswered: http.stats.unanswered,
             closed_by,
             close,
             close_reason: close_reason(c),
             time_wait,
-            keep_alive: c
-                .http
+            keep_alive: http
                 .keep_alive
                 .map(|(timeout, max)| KeepAlive { timeout, max }),
             idle_gaps_ms: (idle.count > 0).then(|| IdleGaps {
@@ -236,17 +225,16 @@ impl ConnRecord {
                 max: idle.max_ms,
                 mean: idle.sum_ms / f64::from(idle.count),
             }),
-            idle_before_close_ms: c.http.at_close.and_then(|a| a.idle_ms),
-            hosts: c.http.hosts.clone(),
+            idle_before_close_ms: http.at_close.and_then(|a| a.idle_ms),
+            hosts: http.hosts.clone(),
             tcp,
-            http_errors: c
-                .http
+            http_errors: http
                 .stats
                 .errors
                 .iter()
                 .map(|(e, n)| (e.name(), n))
                 .collect(),
-            slow_headers_ms: Some(c.http.stats.slowest_request_head_ms)
+            slow_headers_ms: Some(http.stats.slowest_request_head_ms)
                 .filter(|&ms| ms >= slow_headers_ms),
             evicted: c.evicted,
             exchanges: None,
@@ -255,7 +243,7 @@ impl ConnRecord {
 }
 
 impl RequestRecord {
-    pub fn build(c: &Connection, ex: Exchange) -> RequestRecord {
+    pub fn build(c: &Conn, ex: Exchange) -> RequestRecord {
         let client = c.client_side();
         RequestRecord {
             connection: c.id,
@@ -274,8 +262,7 @@ impl RequestRecord {
             status: ex.status,
             ttfb_ms: ex.response_start.map(|r| r.millis_since(ex.request_start)),
             duration_ms: ex.response_end.map(|r| r.millis_since(ex.request_start)),
-            // On a connection picked up mid-stream even the first request seen was not the first.
-            reused: ex.index > 0 || !c.handshake(),
+            reused: reused(c, ex.index),
             complete: ex.complete,
         }
     }

@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use std::collections::BTreeSet;
 
-use super::record::{ConnRecord, KeepAlive, TcpCounters};
+use super::record::{Close, ConnRecord, KeepAlive, Side, TcpCounters};
 use super::timewait::HostPeak;
 use super::{bump, merge_counts, merge_errors, Inputs, Skipped, Tunnelled};
 use crate::decode::Endpoint;
 use crate::flow::table::TableStats;
-use crate::http::ErrorCounts;
+use crate::proto::http1::ErrorCounts;
 
 /// A lazily allocated HDR histogram of non-negative integers.
 pub struct Hist {
@@ -102,8 +102,8 @@ impl BySide {
     /// The side that sent a connection's first FIN is the active closer, bound for TIME_WAIT.
     fn add_active_closer(&mut self, r: &ConnRecord) {
         match (r.close, r.closed_by) {
-            ("fin", Some("client")) => self.client += 1,
-            ("fin", Some(_)) => self.server += 1,
+            (Close::Fin, Some(Side::Client)) => self.client += 1,
+            (Close::Fin, Some(Side::Server)) => self.server += 1,
             _ => {}
         }
     }
@@ -121,10 +121,10 @@ impl ClosedBy {
         self.open += o.open;
     }
 
-    fn add(&mut self, who: Option<&str>) {
+    fn add(&mut self, who: Option<Side>) {
         match who {
-            Some("client") => self.client += 1,
-            Some(_) => self.server += 1,
+            Some(Side::Client) => self.client += 1,
+            Some(Side::Server) => self.server += 1,
             None => self.open += 1,
         }
     }
@@ -217,7 +217,7 @@ impl ServerAgg {
         self.with_requests += u64::from(r.requests > 0);
         self.rpc[rpc_bucket(r.requests)] += 1;
         self.closed_by.add(r.closed_by);
-        bump(&mut self.close_reasons, r.close_reason);
+        bump(&mut self.close_reasons, r.close_reason.name());
         self.time_wait.add_active_closer(r);
         if let Some(k) = r.keep_alive {
             if self.keep_alive.is_none_or(|(id, _)| id < r.id) {
@@ -343,7 +343,7 @@ impl Totals {
                 .record(r.requests);
         }
         self.closed_by.add(r.closed_by);
-        bump(&mut self.close_reasons, r.close_reason);
+        bump(&mut self.close_reasons, r.close_reason.name());
         bump(&mut self.protocols, r.protocol.name());
         self.time_wait.add_active_closer(r);
         self.tcp.add(&r.tcp);

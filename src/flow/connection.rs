@@ -1,5 +1,5 @@
 //! One TCP connection as seen at the capture point: roles, handshake, close, and the two
-//! reassembled directions feeding the HTTP session.
+//! reassembled directions feeding the application decoder ([`StreamApp`]).
 //!
 //! Sides are indices: side 0 is the source of the first packet seen, side 1 its peer. The
 //! client is the side that sent the SYN (or, from a SYN-ACK alone, the other side); for a
@@ -10,11 +10,11 @@
 //! on after it (see [`super::reset`]); such RSTs are counted in `ignored_resets`. RSTs after a
 //! FIN are aborts of a closing connection and always end it.
 
+use super::app::StreamApp;
 use super::reassembly::{Reassembler, StreamSink};
 use super::reset::{seq_end, PendingReset, RcvWindow};
 use super::seq::Seq;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
-use crate::http::Session;
 use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub struct Syn {
 }
 
 #[derive(Debug)]
-pub struct Connection {
+pub struct Connection<A> {
     /// Frame number (1-based, across all input files) of the connection's first packet.
     pub id: u64,
     pub ends: [Endpoint; 2],
@@ -61,7 +61,8 @@ pub struct Connection {
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     pub packets: [u64; 2],
-    pub http: Session,
+    /// The application decoder the streams feed.
+    pub app: A,
     /// Both FINs seen, or a RST: the connection is over (it may linger for late packets).
     pub closed_at: Option<Timestamp>,
     pub finished: bool,
@@ -71,27 +72,27 @@ pub struct Connection {
     pub bad_checksums: [u64; 2],
 }
 
-/// Adapts the HTTP session to receive one direction's stream.
-struct ToHttp<'a> {
-    http: &'a mut Session,
+/// Adapts the application decoder to receive one direction's stream.
+struct ToApp<'a, A> {
+    app: &'a mut A,
     side: usize,
     ts: Timestamp,
 }
 
-impl StreamSink for ToHttp<'_> {
+impl<A: StreamApp> StreamSink for ToApp<'_, A> {
     fn data(&mut self, bytes: &[u8]) {
-        self.http.data(self.side, bytes, self.ts);
+        self.app.data(self.side, bytes, self.ts);
     }
     fn gap(&mut self, len: u64) {
-        self.http.gap(self.side, len, self.ts);
+        self.app.gap(self.side, len, self.ts);
     }
     fn fin(&mut self) {
-        self.http.fin(self.side, self.ts);
+        self.app.fin(self.side, self.ts);
     }
 }
 
-impl Connection {
-    pub fn new(id: u64, seg: &Segment<'_>, ts: Timestamp, detail: bool) -> Connection {
+impl<A: StreamApp> Connection<A> {
+    pub fn new(id: u64, seg: &Segment<'_>, ts: Timestamp, app: A::Config) -> Connection<A> {
         let client = if seg.has(f::SYN) {
             Some(if seg.has(f::ACK) { 1 } else { 0 })
         } else {
@@ -116,7 +117,7 @@ impl Connection {
             first_ts: ts,
             last_ts: ts,
             packets: [0; 2],
-            http: Session::new(client, detail),
+            app: A::new(client, app),
             closed_at: None,
             finished: false,
             evicted: false,
@@ -213,8 +214,8 @@ impl Connection {
         }
         self.window_zero[side] = seg.window == 0;
         if seg.has(f::ACK) {
-            let mut sink = ToHttp {
-                http: &mut self.http,
+            let mut sink = ToApp {
+                app: &mut self.app,
                 side: peer,
                 ts,
             };
@@ -222,8 +223,8 @@ impl Connection {
         }
         let fin = seg.has(f::FIN);
         if !seg.payload.is_empty() || seg.payload_missing > 0 || fin {
-            let mut sink = ToHttp {
-                http: &mut self.http,
+            let mut sink = ToApp {
+                app: &mut self.app,
                 side,
                 ts,
             };
@@ -266,8 +267,8 @@ impl Connection {
         if open {
             self.reset = Some(PendingReset::new(side, Seq(seg.seq), self.high[side]));
             for side in 0..2 {
-                let mut sink = ToHttp {
-                    http: &mut self.http,
+                let mut sink = ToApp {
+                    app: &mut self.app,
                     side,
                     ts,
                 };
@@ -287,10 +288,10 @@ impl Connection {
         self.first_close = None;
         self.rst = None;
         self.closed_at = None;
-        self.http.reopen();
+        self.app.reopen();
         for side in 0..2 {
-            let mut sink = ToHttp {
-                http: &mut self.http,
+            let mut sink = ToApp {
+                app: &mut self.app,
                 side,
                 ts,
             };
@@ -309,15 +310,15 @@ impl Connection {
     fn note_close(&mut self, side: usize, kind: CloseKind, ts: Timestamp) {
         if self.first_close.is_none() {
             self.first_close = Some((side, kind, ts));
-            self.http.closing(ts);
+            self.app.closing(ts);
         }
     }
 
     /// Delivers what the streams hold (with holes as gaps) and ends them.
     fn end_streams(&mut self, ts: Timestamp) {
         for side in 0..2 {
-            let mut sink = ToHttp {
-                http: &mut self.http,
+            let mut sink = ToApp {
+                app: &mut self.app,
                 side,
                 ts,
             };
@@ -333,8 +334,8 @@ impl Connection {
     /// Gives up on every hole in both directions (a memory limit was reached).
     pub fn drop_holes(&mut self) {
         for side in 0..2 {
-            let mut sink = ToHttp {
-                http: &mut self.http,
+            let mut sink = ToApp {
+                app: &mut self.app,
                 side,
                 ts: self.last_ts,
             };
@@ -347,20 +348,20 @@ impl Connection {
         self.syn.is_some() && self.synack.is_none() && self.packets[1] == 0
     }
 
-    /// The connection leaves the table: end the streams and the HTTP session.
+    /// The connection leaves the table: end the streams and the application decoder.
     pub fn finish(&mut self) {
         if self.finished {
             return;
         }
         self.end_streams(self.last_ts);
-        self.http.finish(self.last_ts);
+        self.app.finish(self.last_ts);
         self.finished = true;
     }
 
-    /// The client side: from the SYN, else from who sent HTTP requests, else the side with
-    /// the higher (ephemeral-looking) port.
+    /// The client side: from the SYN, else from what the application saw (who sent HTTP
+    /// requests), else the side with the higher (ephemeral-looking) port.
     pub fn client_side(&self) -> usize {
-        if let Some(c) = self.client.or(self.http.requests_side()) {
+        if let Some(c) = self.client.or(self.app.client_hint()) {
             return c;
         }
         let (p0, p1) = (self.ends[0].port, self.ends[1].port);

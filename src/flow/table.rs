@@ -14,9 +14,9 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
+use super::app::StreamApp;
 use super::connection::Connection;
 use crate::decode::{tcp_flags as f, Endpoint, Segment};
-use crate::http::Exchange;
 use crate::time::Timestamp;
 
 /// How long a closed connection stays to absorb late packets (capture time): longer than a
@@ -25,19 +25,21 @@ use crate::time::Timestamp;
 pub const LINGER: i64 = 2_000_000_000;
 
 /// Receives what the table produces.
-pub trait FlowEvents {
+pub trait FlowEvents<A> {
     /// A connection's first packet (at `conn.first_ts`).
-    fn opened(&mut self, _conn: &Connection) {}
+    fn opened(&mut self, _conn: &Connection<A>) {}
     /// A connection closed (both FINs or a RST), or left the table before closing, in frame
     /// number `frame`.
-    fn closed(&mut self, _conn: &Connection, _frame: u64) {}
+    fn closed(&mut self, _conn: &Connection<A>, _frame: u64) {}
     /// A connection closed by a RST was revived in frame number `frame`: the peers ignored
     /// the RST (see [`super::reset`]). It is open again and will be `closed` again.
-    fn reopened(&mut self, _conn: &Connection, _frame: u64) {}
-    /// A request/response exchange completed (or ended unanswered) on `conn`.
-    fn exchange(&mut self, conn: &Connection, ex: Exchange);
-    /// A connection left the table; its streams and HTTP session are finished.
-    fn finished(&mut self, conn: Connection);
+    fn reopened(&mut self, _conn: &Connection<A>, _frame: u64) {}
+    /// The connection's application decoder has output waiting (`StreamApp::has_output`),
+    /// produced by frame number `frame`: take it.
+    fn app_output(&mut self, conn: &mut Connection<A>, frame: u64);
+    /// A connection left the table; its streams and application decoder are finished, and
+    /// their last output was taken.
+    fn finished(&mut self, conn: Connection<A>);
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,8 +51,6 @@ pub struct Limits {
     /// Connections tracked at once; past it, half-open ones and then the longest idle are
     /// evicted (finished early, and counted).
     pub max_connections: usize,
-    /// Keep method, target and Host of every request.
-    pub detail: bool,
 }
 
 impl Default for Limits {
@@ -59,7 +59,6 @@ impl Default for Limits {
             held_per_stream: 4 << 20,
             held_total: 256 << 20,
             max_connections: 500_000,
-            detail: false,
         }
     }
 }
@@ -110,21 +109,24 @@ impl TableStats {
     }
 }
 
-pub struct FlowTable {
-    map: FxHashMap<FlowKey, Connection>,
-    /// Closed connections in closing order: (closed at, key, id).
-    closing: VecDeque<(Timestamp, FlowKey, u64)>,
+pub struct FlowTable<A: StreamApp> {
+    map: FxHashMap<FlowKey, Connection<A>>,
+    /// Closed connections in closing order: (closed at, key, id, frame number of the close).
+    closing: VecDeque<(Timestamp, FlowKey, u64, u64)>,
     limits: Limits,
+    app: A::Config,
     held_total: usize,
     pub stats: TableStats,
 }
 
-impl FlowTable {
-    pub fn new(limits: Limits) -> FlowTable {
+impl<A: StreamApp> FlowTable<A> {
+    /// `app`: what each connection's application decoder is made from.
+    pub fn new(limits: Limits, app: A::Config) -> FlowTable<A> {
         FlowTable {
             map: FxHashMap::default(),
             closing: VecDeque::new(),
             limits,
+            app,
             held_total: 0,
             stats: TableStats::default(),
         }
@@ -140,7 +142,7 @@ impl FlowTable {
         frame: u64,
         ts: Timestamp,
         seg: &Segment<'_>,
-        events: &mut impl FlowEvents,
+        events: &mut impl FlowEvents<A>,
     ) {
         self.expire(ts, events);
         let mut bad_checksum = seg.bad_ip_checksum;
@@ -167,7 +169,7 @@ impl FlowTable {
                 if old.closed_at.is_none() {
                     events.closed(&old, frame);
                 }
-                Self::finish(old, events);
+                Self::finish(old, frame, events);
             }
         }
         let conn = match self.map.get_mut(&key) {
@@ -185,7 +187,7 @@ impl FlowTable {
                     self.evict(frame, events);
                 }
                 self.stats.connections += 1;
-                let conn = Connection::new(frame, seg, ts, self.limits.detail);
+                let conn = Connection::new(frame, seg, ts, self.app);
                 events.opened(&conn);
                 self.map.entry(key).or_insert(conn)
             }
@@ -206,18 +208,14 @@ impl FlowTable {
             self.held_total -= held - conn.held_bytes();
             self.stats.held_overflows += 1;
         }
-        if !conn.http.out.is_empty() {
-            let mut out = std::mem::take(&mut conn.http.out);
-            for ex in out.drain(..) {
-                events.exchange(conn, ex);
-            }
-            conn.http.out = out; // keep the allocation
+        if conn.app.has_output() {
+            events.app_output(conn, frame);
         }
         if !was_closed || revived {
             if let Some(at) = conn.closed_at {
-                conn.http.shrink();
+                conn.app.shrink();
                 events.closed(conn, frame);
-                self.closing.push_back((at, key, conn.id));
+                self.closing.push_back((at, key, conn.id, frame));
             }
         }
     }
@@ -225,7 +223,7 @@ impl FlowTable {
     /// Makes room: finishes the tenth of the table that matters least: half-open connections
     /// first (a SYN flood), then those idle the longest. Batching keeps the cost per new
     /// connection constant.
-    fn evict(&mut self, frame: u64, events: &mut impl FlowEvents) {
+    fn evict(&mut self, frame: u64, events: &mut impl FlowEvents<A>) {
         let mut order: Vec<(bool, Timestamp, FlowKey)> = self
             .map
             .iter()
@@ -242,14 +240,14 @@ impl FlowTable {
                 if conn.closed_at.is_none() {
                     events.closed(&conn, frame);
                 }
-                Self::finish(conn, events);
+                Self::finish(conn, frame, events);
             }
         }
     }
 
     /// Finishes connections that closed more than LINGER ago.
-    pub fn expire(&mut self, now: Timestamp, events: &mut impl FlowEvents) {
-        while let Some(&(at, key, id)) = self.closing.front() {
+    pub fn expire(&mut self, now: Timestamp, events: &mut impl FlowEvents<A>) {
+        while let Some(&(at, key, id, frame)) = self.closing.front() {
             if now.0.saturating_sub(at.0) < LINGER {
                 break;
             }
@@ -263,28 +261,28 @@ impl FlowTable {
             {
                 if let Some(conn) = self.map.remove(&key) {
                     self.held_total -= conn.held_bytes();
-                    Self::finish(conn, events);
+                    Self::finish(conn, frame, events);
                 }
             }
         }
     }
 
     /// End of input: every connection still in the table is finished, oldest first.
-    pub fn finish_all(&mut self, events: &mut impl FlowEvents) {
-        let mut conns: Vec<Connection> = self.map.drain().map(|(_, c)| c).collect();
+    pub fn finish_all(&mut self, events: &mut impl FlowEvents<A>) {
+        let mut conns: Vec<Connection<A>> = self.map.drain().map(|(_, c)| c).collect();
         conns.sort_by_key(|c| c.id);
         self.closing.clear();
         self.held_total = 0;
         for c in conns {
-            Self::finish(c, events);
+            Self::finish(c, u64::MAX, events);
         }
     }
 
-    fn finish(mut conn: Connection, events: &mut impl FlowEvents) {
+    /// `frame`: the frame number that made the connection leave (`u64::MAX` at the end).
+    fn finish(mut conn: Connection<A>, frame: u64, events: &mut impl FlowEvents<A>) {
         conn.finish();
-        let out = std::mem::take(&mut conn.http.out);
-        for ex in out {
-            events.exchange(&conn, ex);
+        if conn.app.has_output() {
+            events.app_output(&mut conn, frame);
         }
         events.finished(conn);
     }

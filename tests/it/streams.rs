@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use connscope::capture::Source;
 use connscope::decode::{self, Endpoint, Segment};
 use connscope::flow::{Connection, FlowEvents, FlowTable, Limits};
-use connscope::http::Exchange;
+use connscope::proto::{self, Conversation};
 use connscope::time::Timestamp;
 use proptest::prelude::*;
 
@@ -65,23 +65,19 @@ fn load(name: &str) -> Vec<Owned> {
 #[derive(Default)]
 struct Seen(BTreeMap<u16, Vec<(String, String, Option<u16>)>>);
 
-impl FlowEvents for Seen {
-    fn exchange(&mut self, conn: &Connection, ex: Exchange) {
+impl FlowEvents<Conversation> for Seen {
+    fn app_output(&mut self, conn: &mut Connection<Conversation>, _frame: u64) {
         let port = conn.ends[conn.client_side()].port;
-        self.0
-            .entry(port)
-            .or_default()
-            .push((ex.method, ex.target, ex.status));
+        let seen = self.0.entry(port).or_default();
+        conn.app
+            .take_exchanges(|ex| seen.push((ex.method, ex.target, ex.status)));
     }
-    fn finished(&mut self, _conn: Connection) {}
+    fn finished(&mut self, _conn: Connection<Conversation>) {}
 }
 
 fn analyze(segs: &[Owned]) -> BTreeMap<u16, Vec<(String, String, Option<u16>)>> {
-    let limits = Limits {
-        detail: true,
-        ..Limits::default()
-    };
-    let mut table = FlowTable::new(limits);
+    let mut table: FlowTable<Conversation> =
+        FlowTable::new(Limits::default(), proto::Config { detail: true });
     let mut seen = Seen::default();
     for (i, s) in segs.iter().enumerate() {
         table.segment(i as u64 + 1, s.ts, &s.segment(), &mut seen);

@@ -4,11 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
-use crate::analysis::ConnRecord;
+use crate::analysis::record::{Close, Side};
+use crate::analysis::{Conn, ConnRecord};
 use crate::decode::{Endpoint, Segment};
 use crate::flow::table::LINGER;
-use crate::flow::{CloseKind, Connection, FlowEvents, FlowTable, Limits};
-use crate::http::Exchange;
+use crate::flow::{CloseKind, FlowEvents, FlowTable, Limits};
+use crate::proto::{self, Conversation};
 use crate::time::Timestamp;
 
 const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -30,30 +31,30 @@ struct Recorder {
     /// ("opened" | "closed" | "reopened", frame)
     events: Vec<(&'static str, u64)>,
     statuses: Vec<Option<u16>>,
-    done: Vec<Connection>,
+    done: Vec<Conn>,
 }
 
-impl FlowEvents for Recorder {
-    fn opened(&mut self, conn: &Connection) {
+impl FlowEvents<Conversation> for Recorder {
+    fn opened(&mut self, conn: &Conn) {
         self.events.push(("opened", conn.id));
     }
-    fn closed(&mut self, _conn: &Connection, frame: u64) {
+    fn closed(&mut self, _conn: &Conn, frame: u64) {
         self.events.push(("closed", frame));
     }
-    fn reopened(&mut self, _conn: &Connection, frame: u64) {
+    fn reopened(&mut self, _conn: &Conn, frame: u64) {
         self.events.push(("reopened", frame));
     }
-    fn exchange(&mut self, _conn: &Connection, ex: Exchange) {
-        self.statuses.push(ex.status);
+    fn app_output(&mut self, conn: &mut Conn, _frame: u64) {
+        conn.app.take_exchanges(|ex| self.statuses.push(ex.status));
     }
-    fn finished(&mut self, conn: Connection) {
+    fn finished(&mut self, conn: Conn) {
         self.done.push(conn);
     }
 }
 
 /// One client and one server, their next sequence numbers, and the capture clock.
 struct Wire {
-    table: FlowTable,
+    table: FlowTable<Conversation>,
     rec: Recorder,
     frame: u64,
     now: i64,
@@ -68,7 +69,7 @@ impl Wire {
     fn new() -> Wire {
         let ip = |d| IpAddr::V4(Ipv4Addr::new(10, 0, 0, d));
         Wire {
-            table: FlowTable::new(Limits::default()),
+            table: FlowTable::new(Limits::default(), proto::Config::default()),
             rec: Recorder::default(),
             frame: 0,
             now: 1_000_000_000,
@@ -164,7 +165,7 @@ impl Wire {
     }
 }
 
-fn only(rec: &Recorder) -> &Connection {
+fn only(rec: &Recorder) -> &Conn {
     assert_eq!(rec.done.len(), 1, "one connection");
     &rec.done[0]
 }
@@ -224,16 +225,16 @@ fn out_of_window_rst_does_not_end_the_connection() {
     let rec = w.finish();
     let c = only(&rec);
     assert_eq!(c.ignored_resets, 2);
-    assert_eq!(c.http.stats.requests, 2);
-    assert_eq!(c.http.stats.responses, 2);
+    assert_eq!(c.app.http1().stats.requests, 2);
+    assert_eq!(c.app.http1().stats.responses, 2);
     assert!(
         matches!(c.first_close, Some((1, CloseKind::Fin, _))),
         "server FIN"
     );
     assert_eq!(rec.events, [("opened", 1), ("closed", last + 1)]);
     let r = ConnRecord::build(c, 1000.0);
-    assert_eq!((r.close, r.closed_by), ("fin", Some("server")));
-    assert_eq!(r.time_wait, Some("server"));
+    assert_eq!((r.close, r.closed_by), (Close::Fin, Some(Side::Server)));
+    assert_eq!(r.time_wait, Some(Side::Server));
     assert_eq!(r.tcp.ignored_resets, 2);
 }
 
@@ -257,7 +258,10 @@ fn in_window_rst_the_peers_ignored_is_revived() {
     let rec = w.finish();
     let c = only(&rec);
     assert_eq!(c.ignored_resets, 2);
-    assert_eq!((c.http.stats.requests, c.http.stats.responses), (2, 2));
+    assert_eq!(
+        (c.app.http1().stats.requests, c.app.http1().stats.responses),
+        (2, 2)
+    );
     assert_eq!(rec.statuses, [Some(200), Some(200)]);
     assert_eq!(
         rec.events,
@@ -269,9 +273,13 @@ fn in_window_rst_the_peers_ignored_is_revived() {
         ]
     );
     let r = ConnRecord::build(c, 1000.0);
-    assert_eq!((r.close, r.closed_by), ("fin", Some("server")));
-    assert_eq!(r.close_reason, "idle_timeout");
-    assert_eq!(r.time_wait, Some("server"), "the real close was by FINs");
+    assert_eq!((r.close, r.closed_by), (Close::Fin, Some(Side::Server)));
+    assert_eq!(r.close_reason.name(), "idle_timeout");
+    assert_eq!(
+        r.time_wait,
+        Some(Side::Server),
+        "the real close was by FINs"
+    );
 }
 
 /// A client aborts (SO_LINGER 0) while the response is on its way: the server's segments
@@ -303,11 +311,12 @@ fn honoured_rst_ends_the_connection_and_late_data_is_dropped() {
         assert_eq!(c.ignored_resets, 0);
         assert!(matches!(c.first_close, Some((0, CloseKind::Rst, _))));
         assert_eq!(rec.events, [("opened", 1), ("closed", rst)]);
-        assert_eq!(ConnRecord::build(c, 1000.0).close_reason, "reset");
+        assert_eq!(ConnRecord::build(c, 1000.0).close_reason.name(), "reset");
     }
     let (p, l) = (only(&plain), only(&late));
     assert_eq!(
-        l.http.stats, p.http.stats,
+        l.app.http1().stats,
+        p.app.http1().stats,
         "late data changed the HTTP outcome"
     );
     assert_eq!(late.statuses, plain.statuses);
@@ -328,7 +337,7 @@ fn rst_after_fin_ends_the_connection_unchecked() {
     let rec = w.finish();
     let c = only(&rec);
     assert_eq!(c.ignored_resets, 0);
-    assert_eq!(c.http.stats.requests, 1);
+    assert_eq!(c.app.http1().stats.requests, 1);
     assert!(matches!(c.first_close, Some((1, CloseKind::Fin, _))));
     assert_eq!(rec.events, [("opened", 1), ("closed", rst)]);
     assert_eq!(ConnRecord::build(c, 1000.0).time_wait, None);
@@ -369,10 +378,10 @@ fn new_syn_after_a_pending_rst_starts_a_new_generation() {
     assert_eq!(rec.done.len(), 2);
     let (old, new) = (&rec.done[0], &rec.done[1]);
     assert_eq!(old.id, 1);
-    assert_eq!(old.http.stats.requests, 1);
+    assert_eq!(old.app.http1().stats.requests, 1);
     assert!(matches!(old.first_close, Some((0, CloseKind::Rst, _))));
     assert_eq!(new.id, second);
-    assert_eq!(new.http.stats.requests, 2);
+    assert_eq!(new.app.http1().stats.requests, 2);
     assert!(matches!(new.first_close, Some((0, CloseKind::Fin, _))));
     assert_eq!(old.ignored_resets + new.ignored_resets, 0);
 }
@@ -393,8 +402,12 @@ fn pending_rst_leaves_with_the_linger_time() {
     assert_eq!(w.table.open_connections(), 1, "the reset connection left");
     let c = &w.rec.done[0];
     assert_eq!(c.held_bytes(), 0);
-    assert_eq!(c.http.stats.requests, 1, "the held request was dropped");
-    assert_eq!(ConnRecord::build(c, 1000.0).close_reason, "reset");
+    assert_eq!(
+        c.app.http1().stats.requests,
+        1,
+        "the held request was dropped"
+    );
+    assert_eq!(ConnRecord::build(c, 1000.0).close_reason.name(), "reset");
 }
 
 /// A revived connection must not be finished by the linger entry its RST left behind.
@@ -411,7 +424,7 @@ fn revived_connection_outlives_the_rst_linger_time() {
     w.ack(true);
     let rec = w.finish();
     let c = only(&rec);
-    assert_eq!(c.http.stats.requests, 2);
+    assert_eq!(c.app.http1().stats.requests, 2);
     assert_eq!(c.ignored_resets, 1);
     assert!(matches!(c.first_close, Some((0, CloseKind::Fin, _))));
 }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use super::body::{Body, Step};
 use super::head::{self, Fields};
-use super::scan::{self, Found, Start, Want};
+use super::scan::{self, could_start, Found, Start, Want};
 use super::{ErrorCounts, HttpError, Protocol, MAX_HEAD};
 use crate::time::Timestamp;
 
@@ -17,7 +17,6 @@ mod records;
 mod start;
 
 pub use records::{CloseContext, Exchange, IdleStats, LastExchange, SessionStats};
-use start::could_start;
 
 /// Distinct Host values kept per connection.
 const MAX_HOSTS: usize = 8;
@@ -76,6 +75,15 @@ struct Pending {
     fields_keep_alive: bool,
 }
 
+/// What an HTTP/1.x connection switched to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// 101 Switching Protocols.
+    Upgrade,
+    /// A 2xx answer to CONNECT.
+    Tunnel,
+}
+
 #[derive(Debug)]
 pub struct Session {
     halves: [Half; 2],
@@ -93,8 +101,9 @@ pub struct Session {
     pub keep_alive: Option<(Option<u32>, Option<u32>)>,
     pub idle: IdleStats,
     pub at_close: Option<CloseContext>,
-    /// "upgrade" after 101 Switching Protocols, "tunnel" after a 2xx answer to CONNECT.
-    pub switched: Option<&'static str>,
+    /// The connection stopped carrying HTTP/1.x: after 101 Switching Protocols, or after a
+    /// 2xx answer to CONNECT.
+    pub switched: Option<Switch>,
     last_response_end: Option<Timestamp>,
     next_index: u32,
     detail: bool,
@@ -145,6 +154,12 @@ impl Session {
             s.halves[1 - c].want = Want::Response;
         }
         s
+    }
+
+    /// The stream is not HTTP/1.x (h2, TLS, or unknown bytes): this decoder will not look at
+    /// another byte of it.
+    pub fn declined(&self) -> bool {
+        !self.protocol.is_http1() && self.halves.iter().all(|h| h.state == State::Ignore)
     }
 
     /// The side that sent requests, once known.
@@ -529,7 +544,11 @@ impl Session {
             ex.response_start = Some(ts);
         }
         let body = if status == 101 || (connect && (200..300).contains(&status)) {
-            self.switched = Some(if status == 101 { "upgrade" } else { "tunnel" });
+            self.switched = Some(if status == 101 {
+                Switch::Upgrade
+            } else {
+                Switch::Tunnel
+            });
             None
         } else if is_head || status == 204 || status == 304 {
             None

@@ -226,23 +226,6 @@ pub fn unfold(head: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Cheap test for "this could be the start of a request line": a method token then a space.
-pub fn looks_like_request_start(b: &[u8]) -> Option<bool> {
-    for (n, &c) in b.iter().take(24).enumerate() {
-        if c == b' ' {
-            return Some(n > 0);
-        }
-        if !c.is_ascii_uppercase() && c != b'-' && c != b'_' {
-            return Some(false);
-        }
-    }
-    if b.len() >= 24 {
-        Some(false)
-    } else {
-        None // not enough bytes to tell
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,14 +287,5 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n")
                 .unwrap();
         assert_eq!(r.fields.errors, vec![HttpError::BadContentLength]);
-    }
-
-    #[test]
-    fn request_start_sniffing() {
-        assert_eq!(looks_like_request_start(b"GET / HTTP/1.1"), Some(true));
-        assert_eq!(looks_like_request_start(b"M-SEARCH * HTTP/1.1"), Some(true));
-        assert_eq!(looks_like_request_start(b"GE"), None);
-        assert_eq!(looks_like_request_start(b"\x16\x03\x01"), Some(false));
-        assert_eq!(looks_like_request_start(b" GET"), Some(false));
     }
 }

@@ -3,13 +3,12 @@
 //! connection picked up mid-stream, within a scan budget.
 
 use super::*;
+use crate::proto::detect::{self, ClientStart, H2_PREFACE};
 
 /// Bytes of a non-HTTP-looking client stream searched for a request before giving up.
 const UNKNOWN_SCAN_BUDGET: u64 = 64 * 1024;
 /// The same for each direction of a connection picked up mid-stream.
 const MIDSTREAM_SCAN_BUDGET: u64 = 1024 * 1024;
-
-pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl Session {
     /// The first byte after a hole may begin a message (a capture often loses whole
@@ -39,7 +38,7 @@ impl Session {
                 return 0;
             }
             let first_bytes = self.halves[side].scanned == 0;
-            if *client == State::Detect && first_bytes && !could_start(input, Want::Response) {
+            if *client == State::Detect && first_bytes && !detect::could_be_status_line(input) {
                 // The server spoke first, and not HTTP: an SSH or SMTP banner, or an h2
                 // server's SETTINGS racing the client's preface. The client's first bytes
                 // will tell which; this side is not HTTP/1.x in any case.
@@ -58,34 +57,27 @@ impl Session {
         if h.buf.is_empty() {
             h.buf_ts = ts;
         }
-        let room = 32 - h.buf.len().min(32);
+        let room = detect::CLIENT_START_BYTES - h.buf.len().min(detect::CLIENT_START_BYTES);
         let take = input.len().min(room);
         h.buf.extend_from_slice(&input[..take]);
-        let b = &h.buf[..];
-        let n = b.len().min(H2_PREFACE.len());
-        if b[..n] == H2_PREFACE[..n] {
-            if n == H2_PREFACE.len() {
+        let next = match detect::client_start(&h.buf) {
+            ClientStart::Partial => return take,
+            ClientStart::H2 => {
                 self.ignore_both(Protocol::H2);
                 return input.len();
             }
-            return take;
-        }
-        if b[0] == 0x16 && b.get(1).is_none_or(|&v| v == 3) {
-            if b.len() < 2 {
-                return take;
+            ClientStart::Tls => {
+                self.ignore_both(Protocol::Tls);
+                return input.len();
             }
-            self.ignore_both(Protocol::Tls);
-            return input.len();
-        }
-        if self.server_first {
-            // A server-first protocol that is neither h2 nor TLS.
-            self.ignore_both(Protocol::Unknown);
-            return input.len();
-        }
-        let next = match head::looks_like_request_start(b) {
-            None => return take,
-            Some(true) => State::Head,
-            Some(false) => {
+            _ if self.server_first => {
+                // A server-first protocol that is neither h2 nor TLS.
+                self.ignore_both(Protocol::Unknown);
+                return input.len();
+            }
+            ClientStart::Undecided => return take,
+            ClientStart::Request => State::Head,
+            ClientStart::Other => {
                 // Not HTTP at its start; it may still be after a prefix (a PROXY protocol
                 // line, say): look for a request line a little further.
                 h.want = Want::Request;
@@ -180,16 +172,5 @@ impl Session {
                 input.len()
             }
         }
-    }
-}
-
-/// Whether bytes at a message boundary can begin the expected start line.
-pub(super) fn could_start(b: &[u8], want: Want) -> bool {
-    match want {
-        Want::Response => {
-            let n = b.len().min(5);
-            b[..n] == b"HTTP/"[..n]
-        }
-        _ => head::looks_like_request_start(b) != Some(false),
     }
 }

@@ -1,5 +1,5 @@
-use super::start::H2_PREFACE;
 use super::*;
+use crate::proto::detect::H2_PREFACE;
 
 const C: usize = 0; // client side
 const S: usize = 1; // server side
@@ -143,7 +143,7 @@ fn upgrade_and_connect_stop_parsing() {
         (C, b"\x81\x85garbage that is not http"),
     ];
     let s = run(Some(C), script, 7);
-    assert_eq!(s.switched, Some("upgrade"));
+    assert_eq!(s.switched, Some(Switch::Upgrade));
     assert_eq!(s.stats.requests, 1);
     assert_eq!(s.stats.errors.total(), 0);
 
@@ -159,7 +159,7 @@ fn upgrade_and_connect_stop_parsing() {
         (S, b"\x16\x03\x03\x00\x05hello"),
     ];
     let s = run(Some(C), script, 5);
-    assert_eq!(s.switched, Some("tunnel"));
+    assert_eq!(s.switched, Some(Switch::Tunnel));
     assert_eq!(statuses(&s), vec![Some(407), Some(200)]);
     assert_eq!(s.stats.errors.total(), 0);
 }

@@ -5,17 +5,17 @@
 //! delivers it, with holes reported as gaps. It keeps only a head being assembled (bounded by
 //! [`MAX_HEAD`]) and the queue of requests awaiting responses; bodies are skipped by length.
 //! After a gap or a framing error it resynchronises at the next start line instead of giving up
-//! on the connection. Other protocols (HTTP/2 preface, TLS) are recognised and labelled here so
-//! their decoders can be added beside this one.
+//! on the connection. A connection whose first bytes are not HTTP/1.x (the HTTP/2 preface, a TLS
+//! record: see [`super::detect`]) is handed back to [`super::Conversation`], which labels it.
 
 pub mod body;
 pub mod head;
 pub mod scan;
 mod session;
 
-pub use session::{CloseContext, Exchange, IdleStats, LastExchange, Session, SessionStats};
+pub use session::{CloseContext, Exchange, IdleStats, LastExchange, Session, SessionStats, Switch};
 
-use serde::Serialize;
+pub use super::Protocol;
 
 /// Largest message head accepted (request or status line plus header fields).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -101,35 +101,5 @@ impl ErrorCounts {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
             *a = a.saturating_add(*b);
         }
-    }
-}
-
-/// What a connection carries, as far as connscope can tell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-pub enum Protocol {
-    #[serde(rename = "http/1.1")]
-    Http11,
-    #[serde(rename = "http/1.0")]
-    Http10,
-    #[serde(rename = "h2")]
-    H2,
-    #[serde(rename = "tls")]
-    Tls,
-    #[serde(rename = "unknown")]
-    Unknown,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Http11 => "http/1.1",
-            Protocol::Http10 => "http/1.0",
-            Protocol::H2 => "h2",
-            Protocol::Tls => "tls",
-            Protocol::Unknown => "unknown",
-        }
-    }
-    pub fn is_http1(self) -> bool {
-        matches!(self, Protocol::Http11 | Protocol::Http10)
     }
 }

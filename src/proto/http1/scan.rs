@@ -2,6 +2,8 @@
 //! a parse error, or in a connection picked up mid-stream. A candidate must be a whole,
 //! well-formed start line at the beginning of a line.
 
+use crate::proto::detect;
+
 /// Which start lines to look for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {
@@ -109,21 +111,14 @@ pub fn find_start(buf: &[u8], line_start: bool, want: Want) -> Found {
     Found::Nothing
 }
 
-/// Whether an unfinished line could still become a start line.
-fn could_start(b: &[u8], want: Want) -> bool {
-    let status = {
-        let n = b.len().min(7);
-        b[..n] == b"HTTP/1."[..n]
-    };
-    let request = b
-        .iter()
-        .take_while(|&&c| c != b' ')
-        .take(25)
-        .all(|&c| c.is_ascii_uppercase() || c == b'-' || c == b'_');
+/// Whether bytes at the start of a line (or an unfinished line) could still become the
+/// start line wanted.
+pub fn could_start(b: &[u8], want: Want) -> bool {
+    let request = || detect::looks_like_request_start(b) != Some(false);
     match want {
-        Want::Request => request,
-        Want::Response => status,
-        Want::Either => request || status,
+        Want::Request => request(),
+        Want::Response => detect::could_be_status_line(b),
+        Want::Either => request() || detect::could_be_status_line(b),
     }
 }
 

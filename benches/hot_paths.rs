@@ -12,7 +12,7 @@
 //! - `http_head`: `find_head_end`, `parse_request`, `parse_response` over the real heads;
 //! - `http_session`: a whole `proto::http1::Session` replaying each connection's reassembled streams in
 //!   capture order (pipelined and sequential keep-alive);
-//! - `pipeline`: `pipeline::run` over a capture file with `analysis::NoOutput`.
+//! - `pipeline`: `engine::run` over a capture file with `analysis::NoOutput`.
 //!
 //! Inputs are built once, before measuring; every iteration starts from fresh state.
 
@@ -23,12 +23,13 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use connscope::analysis::NoOutput;
+use connscope::capture::Files;
 use connscope::capture::{Frame, LinkType, Source};
 use connscope::decode::{self, tcp_flags, Segment};
+use connscope::engine::{self, Settings};
 use connscope::flow::reassembly::{Reassembler, StreamSink};
 use connscope::flow::seq::Seq;
 use connscope::flow::{Connection, FlowEvents, FlowKey, FlowTable, Limits};
-use connscope::pipeline::{self, Options};
 use connscope::proto::http1::head::{find_head_end, parse_request, parse_response};
 use connscope::proto::http1::Session;
 use connscope::proto::{self, Conversation};
@@ -246,7 +247,7 @@ impl FlowEvents<Conversation> for NoEvents {
             black_box(ex);
         });
     }
-    fn finished(&mut self, conn: Connection<Conversation>) {
+    fn finished(&mut self, conn: Connection<Conversation>, _: u64) {
         black_box(conn);
     }
 }
@@ -427,18 +428,24 @@ fn bench_pipeline(c: &mut Criterion) {
         let bytes = std::fs::metadata(&path).expect("capture").len();
         g.throughput(Throughput::Bytes(bytes));
         for threads in [1, 2] {
-            let opts = Options {
-                files: vec![path.clone()],
+            let settings = Settings {
                 threads,
-                ..Options::default()
+                ..Settings::default()
             };
             let id = format!("{name}/threads-{threads}");
-            g.bench_with_input(BenchmarkId::from_parameter(&id), &opts, |b, opts| {
-                b.iter(|| {
-                    let out = pipeline::run(opts, |_| NoOutput, &mut |_| {}).expect("pipeline");
-                    out.report.summary.requests
-                })
-            });
+            g.bench_with_input(
+                BenchmarkId::from_parameter(&id),
+                &settings,
+                |b, settings| {
+                    b.iter(|| {
+                        let mut source = Files::new(vec![path.clone()], None, threads);
+                        let out =
+                            engine::run(&mut source, settings, &mut NoOutput, None, &mut |_, _| {})
+                                .expect("engine");
+                        out.report.summary.requests
+                    })
+                },
+            );
         }
     }
     g.finish();

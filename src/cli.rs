@@ -1,13 +1,23 @@
-//! Command-line interface: clap types, turned into a validated pipeline configuration.
-//! Nothing past this module sees clap.
+//! Command-line interface: clap types, turned into validated engine settings. Nothing past
+//! this module sees clap, and choices such as the output format reach the engine only as
+//! settings (which records to keep or stream).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::analysis;
+use crate::analysis::{self, Records};
+use crate::engine::Settings;
 use crate::flow::Limits;
-use crate::pipeline::Options;
+use crate::proto;
+
+/// What `analyze` reads, and how.
+#[derive(Clone, Debug)]
+pub struct Analyze {
+    pub files: Vec<PathBuf>,
+    pub filter: Option<String>,
+    pub settings: Settings,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,7 +78,7 @@ pub struct AnalyzeArgs {
 }
 
 impl AnalyzeArgs {
-    pub fn options(&self) -> Result<Options, String> {
+    pub fn options(&self) -> Result<Analyze, String> {
         if !(self.time_wait.is_finite() && self.time_wait >= 0.0) {
             return Err(format!(
                 "--time-wait must be a number of seconds >= 0, not {}",
@@ -93,20 +103,32 @@ impl AnalyzeArgs {
                 "--threads must be between 1 and 256, not {threads}"
             ));
         }
-        Ok(Options {
-            threads,
+        let records = match self.format {
+            Format::Text => Records::None,
+            Format::Jsonl => Records::Stream,
+            Format::Json => Records::Keep,
+        };
+        Ok(Analyze {
             files: self.files.clone(),
             filter: self.filter.clone(),
-            analysis: analysis::Config {
-                time_wait_secs: self.time_wait,
-                requests: self.requests,
-                keep_connections: self.format == Format::Json,
-                slow_headers_ms: self.slow_headers_ms,
-            },
-            limits: Limits {
-                held_per_stream: self.max_held_bytes,
-                held_total: self.max_held_total,
-                max_connections: self.max_connections.max(1),
+            settings: Settings {
+                threads,
+                files: self.files.iter().map(|p| p.display().to_string()).collect(),
+                analysis: analysis::Config {
+                    time_wait_secs: self.time_wait,
+                    requests: self.requests,
+                    records,
+                    slow_headers_ms: self.slow_headers_ms,
+                    ..analysis::Config::default()
+                },
+                proto: proto::Config {
+                    detail: self.requests,
+                },
+                limits: Limits {
+                    held_per_stream: self.max_held_bytes,
+                    held_total: self.max_held_total,
+                    max_connections: self.max_connections.max(1),
+                },
             },
         })
     }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use connscope::analysis::NoOutput;
-use connscope::capture::CaptureError;
+use connscope::capture::{CaptureError, Files, Progress};
 use connscope::cli::{AnalyzeArgs, Cli, Command, Format};
-use connscope::pipeline::{self, Progress};
+use connscope::engine;
 use connscope::report::{json, text};
 
 const EXIT_IO: u8 = 1;
@@ -47,47 +47,6 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// JSON Lines: every worker streams its lines through a channel to one writer thread; the
-/// server and summary lines follow once all workers are done.
-fn jsonl(
-    opts: &pipeline::Options,
-    on_progress: &mut dyn FnMut(Progress),
-) -> Result<(Vec<connscope::capture::Damage>, io::Result<()>), CaptureError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-    let writer = std::thread::spawn(move || {
-        json::drain_to(
-            rx,
-            io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
-        )
-    });
-    let outcome = pipeline::run(
-        opts,
-        |_| json::JsonLines::new(json::ChannelWriter::new(tx.clone())),
-        on_progress,
-    );
-    let result = outcome.map(|mut o| {
-        let mut r = match o.write_error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
-        for out in &mut o.outputs {
-            if r.is_ok() {
-                r = out.flush();
-            }
-        }
-        if r.is_ok() {
-            let mut last = json::JsonLines::new(json::ChannelWriter::new(tx.clone()));
-            r = last.finish(&o.report);
-        }
-        (o.damage, r)
-    });
-    drop(tx);
-    let written = writer
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
-    result.map(|(damage, r)| (damage, r.and(written)))
-}
-
 fn analyze(args: &AnalyzeArgs) -> ExitCode {
     let opts = match args.options() {
         Ok(o) => o,
@@ -97,7 +56,7 @@ fn analyze(args: &AnalyzeArgs) -> ExitCode {
         }
     };
     let bar = progress_bar();
-    let mut on_progress = |p: Progress| {
+    let mut on_progress = |p: Progress, packets: u64| {
         if let Some(bar) = &bar {
             if let Some(t) = p.total {
                 bar.set_length(t);
@@ -105,29 +64,53 @@ fn analyze(args: &AnalyzeArgs) -> ExitCode {
             bar.set_position(p.position);
             bar.set_message(format!(
                 "{} packets (file {}/{})",
-                p.packets,
+                packets,
                 p.file_index + 1,
                 p.files
             ));
         }
     };
-    let result = match args.format {
-        Format::Jsonl => jsonl(&opts, &mut on_progress),
-        Format::Json | Format::Text => {
-            pipeline::run(&opts, |_| NoOutput, &mut on_progress).map(|o| {
-                let mut w = io::BufWriter::new(io::stdout().lock());
-                let r = if args.format == Format::Json {
-                    json::document(&mut w, &o.report)
-                } else {
-                    let style = text::Style {
-                        color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                    };
-                    w.write_all(text::render(&o.report, &style).as_bytes())
-                        .and_then(|_| w.flush())
+    let workers = opts.settings.threads;
+    let mut source = Files::new(opts.files.clone(), opts.filter.as_deref(), workers);
+    let stdout = || io::BufWriter::with_capacity(1 << 16, io::stdout());
+    let result = if args.format == Format::Jsonl {
+        let mut lines = json::JsonLines::new(stdout());
+        engine::run(
+            &mut source,
+            &opts.settings,
+            &mut lines,
+            None,
+            &mut on_progress,
+        )
+        .map(|o| {
+            let r = match o.write_error {
+                Some(e) => Err(e),
+                None => lines.finish(&o.report),
+            };
+            (o.damage, r)
+        })
+    } else {
+        let mut none = NoOutput;
+        engine::run(
+            &mut source,
+            &opts.settings,
+            &mut none,
+            None,
+            &mut on_progress,
+        )
+        .map(|o| {
+            let mut w = stdout();
+            let r = if args.format == Format::Json {
+                json::document(&mut w, &o.report)
+            } else {
+                let style = text::Style {
+                    color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
                 };
-                (o.damage, r)
-            })
-        }
+                w.write_all(text::render(&o.report, &style).as_bytes())
+                    .and_then(|_| w.flush())
+            };
+            (o.damage, r)
+        })
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();

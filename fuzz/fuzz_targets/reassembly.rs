@@ -21,7 +21,7 @@ impl FlowEvents<Conversation> for NoEvents {
     fn app_output(&mut self, conn: &mut Connection<Conversation>, _frame: u64) {
         conn.app.take_exchanges(drop);
     }
-    fn finished(&mut self, _conn: Connection<Conversation>) {}
+    fn finished(&mut self, _conn: Connection<Conversation>, _frame: u64) {}
 }
 
 #[derive(Arbitrary, Debug, Default)]

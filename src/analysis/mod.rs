@@ -1,21 +1,23 @@
-//! The reducer: connection and exchange events in, records and aggregates out.
+//! The reducer: connection and exchange events in, records and aggregates out. Pure: no
+//! threads, no I/O, no clock.
 //!
 //! Flows are sharded across workers by their 4-tuple, so every connection is whole in one
-//! [`Shard`]. A shard turns each finished connection and completed exchange into a record
-//! (streamed to its [`Output`] at once, so nothing per connection is kept unless a whole
-//! document was asked for) and folds it into aggregates of bounded size (counters, HDR
-//! histograms). [`merge`] combines the shards exactly: sums, histogram merges, sorted sets;
-//! figures that need global time order go through the shared [`sweep::Sweep`]. The result
-//! does not depend on the number of workers.
+//! [`Shard`]. A shard folds each finished connection into aggregates of bounded size
+//! (counters, HDR histograms), handed to the engine as [`Delta`]s, and turns what analyses
+//! across connections need into compact [`event::Event`]s stamped with their frame number.
+//! The engine merges the deltas into one [`Aggregate`] (sums, histogram merges, bounded sorted
+//! sets: exact whatever the number of workers) and releases every worker's events in one
+//! capture order to a [`Replay`], which computes what needs that order: the peak of open
+//! connections, TIME_WAIT per host and side, per-interval figures, and the record stream.
 
+pub mod event;
+pub mod intervals;
 pub mod record;
 pub mod summary;
-pub mod sweep;
 pub mod timewait;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -25,12 +27,14 @@ use crate::flow::{CloseKind, FlowEvents};
 use crate::proto::http1::{ErrorCounts, Exchange};
 use crate::proto::Conversation;
 use crate::time::Timestamp;
-pub use record::{Conn, ConnRecord, RequestRecord};
+use event::{Event, ExchangeEvent, Stamped};
+use intervals::Intervals;
+pub use record::{Conn, ConnRecord, RequestRecord, Side};
 pub use summary::{Report, ServerOut, Summary};
 use summary::{ServerAgg, Totals};
-use sweep::{Pending, Sweep};
+use timewait::TimeWait;
 
-/// Where records go as they are produced.
+/// Where records go as they are released, in capture order.
 pub trait Output {
     fn connection(&mut self, rec: &ConnRecord) -> io::Result<()>;
     fn request(&mut self, rec: &RequestRecord) -> io::Result<()>;
@@ -48,16 +52,29 @@ impl Output for NoOutput {
     }
 }
 
+/// What becomes of per-connection and per-request records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Records {
+    /// Only aggregates are wanted.
+    #[default]
+    None,
+    /// Each record goes to the [`Output`] as it is released.
+    Stream,
+    /// Every record is kept for one document at the end ([`Report::connections`]).
+    Keep,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// How long an active closer holds TIME_WAIT.
     pub time_wait_secs: f64,
-    /// Emit a record per request.
+    /// Per-request records as well (with `records` other than `None`).
     pub requests: bool,
-    /// Keep every connection record for a single document (`--format json`).
-    pub keep_connections: bool,
+    pub records: Records,
     /// A request head slower than this is reported (slow-headers).
     pub slow_headers_ms: f64,
+    /// Width of the per-interval buckets.
+    pub interval_secs: f64,
 }
 
 impl Default for Config {
@@ -65,8 +82,9 @@ impl Default for Config {
         Config {
             time_wait_secs: 60.0,
             requests: false,
-            keep_connections: false,
+            records: Records::None,
             slow_headers_ms: 1000.0,
+            interval_secs: 1.0,
         }
     }
 }
@@ -167,193 +185,284 @@ impl FrameStats {
 }
 
 /// One worker's share of the analysis.
-pub struct Shard<O: Output> {
+pub struct Shard {
     cfg: Config,
-    index: usize,
-    out: O,
-    /// The first write error; the worker stops producing records when it is set.
-    pub error: Option<io::Error>,
     totals: Totals,
     servers: FxHashMap<Endpoint, ServerAgg>,
-    sweep: Arc<Sweep>,
-    pending: Pending,
-    through: u64,
-    kept: Vec<ConnRecord>,
-    kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
-    /// Exchanges taken from a connection, reused (no allocation per request).
+    events: Vec<Stamped>,
+    seq: u64,
+    /// Exchanges taken from a connection (reused: no allocation per request).
     exchanges: Vec<Exchange>,
 }
 
-impl<O: Output> Shard<O> {
-    pub fn new(cfg: Config, index: usize, sweep: Arc<Sweep>, out: O) -> Shard<O> {
+/// Aggregates a worker folded since it last handed them over.
+#[derive(Default)]
+pub struct Delta {
+    totals: Totals,
+    servers: FxHashMap<Endpoint, ServerAgg>,
+}
+
+impl Shard {
+    pub fn new(cfg: Config) -> Shard {
         Shard {
             cfg,
-            index,
-            out,
-            error: None,
             totals: Totals::default(),
             servers: FxHashMap::default(),
-            sweep,
-            pending: Pending::default(),
-            through: 0,
-            kept: Vec::new(),
-            kept_exchanges: FxHashMap::default(),
+            events: Vec::new(),
+            seq: 0,
             exchanges: Vec::new(),
         }
     }
 
-    /// The worker processed every frame of its share up to number `through`.
-    pub fn sync(&mut self, through: u64) {
-        self.through = self.through.max(through);
-        self.sweep
-            .sync(self.index, self.through, false, &mut self.pending);
+    /// The events produced since the last call, in the order produced.
+    pub fn take_events(&mut self) -> Vec<Stamped> {
+        std::mem::take(&mut self.events)
     }
 
-    /// The worker is done (its flow table finished every connection).
-    pub fn done(&mut self) {
-        self.sweep
-            .sync(self.index, self.through, true, &mut self.pending);
-    }
-
-    fn write(&mut self, r: io::Result<()>) {
-        if let Err(e) = r {
-            self.error.get_or_insert(e);
+    /// The aggregates folded since the last call.
+    pub fn take_delta(&mut self) -> Delta {
+        Delta {
+            totals: std::mem::take(&mut self.totals),
+            servers: std::mem::take(&mut self.servers),
         }
+    }
+
+    fn push(&mut self, frame: u64, connection: u64, event: Event) {
+        self.seq += 1;
+        self.events.push(Stamped {
+            frame,
+            connection,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn server(&mut self, server: Endpoint) -> &mut ServerAgg {
+        self.servers
+            .entry(server)
+            .or_insert_with(|| ServerAgg::new(server))
     }
 }
 
-impl<O: Output> FlowEvents<Conversation> for Shard<O> {
+impl FlowEvents<Conversation> for Shard {
     fn opened(&mut self, conn: &Conn) {
-        self.pending.opened(conn.id);
+        self.push(conn.id, conn.id, Event::Opened { at: conn.first_ts });
     }
 
-    fn reopened(&mut self, _conn: &Conn, frame: u64) {
+    fn reopened(&mut self, conn: &Conn, frame: u64) {
         // Counted as closed from the RST to here: the RST looked like the end until now.
-        self.pending.opened(frame);
+        self.push(frame, conn.id, Event::Opened { at: conn.last_ts });
     }
 
     fn closed(&mut self, conn: &Conn, frame: u64) {
-        self.pending.closed(frame);
+        self.push(frame, conn.id, Event::Closed { at: conn.last_ts });
         // The active closer enters TIME_WAIT when the close completes: first FIN, both FINs.
         if let (Some((side, CloseKind::Fin, _)), Some(t0), Some(t1)) =
             (conn.first_close, conn.fin[0], conn.fin[1])
         {
-            self.pending
-                .time_wait(frame, conn.ends[side].ip, t0.max(t1));
+            let role = if side == conn.client_side() {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            let event = Event::TimeWait {
+                host: conn.ends[side].ip,
+                side: role,
+                at: t0.max(t1),
+            };
+            self.push(frame, conn.id, event);
         }
     }
 
-    fn app_output(&mut self, conn: &mut Conn, _frame: u64) {
-        let server = conn.ends[1 - conn.client_side()];
+    fn app_output(&mut self, conn: &mut Conn, frame: u64) {
+        let client = conn.client_side();
+        let (client, server) = (conn.ends[client], conn.ends[1 - client]);
+        let (id, handshake) = (conn.id, conn.handshake());
         let mut exchanges = std::mem::take(&mut self.exchanges);
         conn.app.take_exchanges(|ex| exchanges.push(ex));
-        for ex in exchanges.drain(..) {
-            if let Some(start) = ex.response_start {
-                let us =
-                    (i128::from(start.0) - i128::from(ex.request_start.0)).max(0) as u64 / 1000;
-                let agg = self
-                    .servers
-                    .entry(server)
-                    .or_insert_with(|| ServerAgg::new(server));
-                if record::reused(conn, ex.index) {
+        for exchange in exchanges.drain(..) {
+            let ev = ExchangeEvent {
+                connection: id,
+                client,
+                server,
+                handshake,
+                exchange,
+            };
+            if let Some(start) = ev.exchange.response_start {
+                let us = (i128::from(start.0) - i128::from(ev.exchange.request_start.0)).max(0)
+                    as u64
+                    / 1000;
+                let reused = ev.reused();
+                let agg = self.server(server);
+                if reused {
                     agg.ttfb_reused.record(us);
                 } else {
                     agg.ttfb_new.record(us);
                 }
             }
-            if self.cfg.requests && self.error.is_none() {
-                let rec = RequestRecord::build(conn, ex);
-                if self.cfg.keep_connections {
-                    self.kept_exchanges
-                        .entry(rec.connection)
-                        .or_default()
-                        .push(rec);
-                } else {
-                    let r = self.out.request(&rec);
-                    self.write(r);
-                }
-            }
+            self.push(frame, id, Event::Exchange(Box::new(ev)));
         }
         self.exchanges = exchanges;
     }
 
-    fn finished(&mut self, conn: Conn) {
+    fn finished(&mut self, conn: Conn, frame: u64) {
         let rec = ConnRecord::build(&conn, self.cfg.slow_headers_ms);
         let server = conn.ends[1 - conn.client_side()];
         self.totals.add(&rec, &conn.app.http1().stats.errors);
-        self.servers
-            .entry(server)
-            .or_insert_with(|| ServerAgg::new(server))
-            .add(&rec);
-        if self.cfg.keep_connections {
-            self.kept.push(rec);
-        } else if self.error.is_none() {
-            let r = self.out.connection(&rec);
-            self.write(r);
+        self.server(server).add(&rec);
+        if self.cfg.records != Records::None {
+            self.push(frame, conn.id, Event::Connection(Box::new(rec)));
         }
     }
 }
 
-/// Everything the merge needs besides the shards.
+/// The aggregates of every worker, merged.
+#[derive(Default)]
+pub struct Aggregate {
+    totals: Totals,
+    servers: BTreeMap<Endpoint, ServerAgg>,
+}
+
+impl Aggregate {
+    pub fn add(&mut self, d: Delta) {
+        self.totals.merge(&d.totals);
+        for (ep, agg) in d.servers {
+            match self.servers.get_mut(&ep) {
+                Some(a) => a.merge(&agg),
+                None => {
+                    self.servers.insert(ep, agg);
+                }
+            }
+        }
+    }
+
+    /// The report as the aggregates stand (without connection records). `last`: every event
+    /// is in (the replay's TIME_WAIT peaks are final).
+    pub fn report(&self, inputs: &Inputs, replay: &mut Replay, last: bool) -> Report {
+        let mut servers: Vec<ServerOut> = self.servers.values().map(ServerAgg::out).collect();
+        servers.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then(b.connections.cmp(&a.connections))
+                .then_with(|| a.server.cmp(&b.server))
+        });
+        let peaks = if last {
+            replay.time_wait.peaks()
+        } else {
+            replay.time_wait.peaks_so_far()
+        };
+        let summary = self.totals.summary(inputs, replay.peak_open, peaks);
+        Report {
+            summary,
+            servers,
+            connections: Vec::new(),
+        }
+    }
+}
+
+/// Everything the report needs besides the aggregates.
 pub struct Inputs {
     pub cfg: Config,
     pub files: Vec<String>,
     pub damage: Vec<String>,
     pub frames: FrameStats,
-    pub tables: Vec<TableStats>,
+    pub table: TableStats,
 }
 
-/// Combines the shards into one report; returns the shards' outputs in worker order.
-pub fn merge<O: Output>(inputs: Inputs, shards: Vec<Shard<O>>, sweep: &Sweep) -> (Report, Vec<O>) {
-    let mut totals = Totals::default();
-    let mut servers: BTreeMap<Endpoint, ServerAgg> = BTreeMap::new();
-    let mut connections = Vec::new();
-    let mut exchanges: FxHashMap<u64, Vec<RequestRecord>> = FxHashMap::default();
-    let mut outputs = Vec::with_capacity(shards.len());
-    for shard in shards {
-        totals.merge(&shard.totals);
-        for (ep, agg) in shard.servers {
-            match servers.get_mut(&ep) {
-                Some(a) => a.merge(&agg),
-                None => {
-                    servers.insert(ep, agg);
+/// The consumer of every worker's events in capture order.
+pub struct Replay {
+    cfg: Config,
+    open: i64,
+    peak_open: u64,
+    time_wait: TimeWait,
+    pub intervals: Intervals,
+    /// When the TIME_WAIT gauge is next taken.
+    next_gauge: i64,
+    kept: Vec<ConnRecord>,
+    kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
+}
+
+impl Replay {
+    pub fn new(cfg: Config) -> Replay {
+        Replay {
+            cfg,
+            open: 0,
+            peak_open: 0,
+            time_wait: TimeWait::new(cfg.time_wait_secs),
+            intervals: Intervals::new(cfg.interval_secs),
+            next_gauge: i64::MIN,
+            kept: Vec::new(),
+            kept_exchanges: FxHashMap::default(),
+        }
+    }
+
+    pub fn open_now(&self) -> u64 {
+        self.open.max(0) as u64
+    }
+
+    /// Takes the next event in capture order; records go to `out`.
+    pub fn apply(&mut self, ev: Stamped, out: &mut dyn Output) -> io::Result<()> {
+        match ev.event {
+            Event::Opened { at } => {
+                self.open += 1;
+                self.peak_open = self.peak_open.max(self.open_now());
+                self.intervals.opened(at, self.open_now());
+            }
+            Event::Closed { at } => {
+                self.open -= 1;
+                self.intervals.closed(at, self.open_now());
+            }
+            Event::TimeWait { host, side, at } => {
+                self.time_wait.add(host, side, at);
+                // The gauge a few times per interval: counting costs the events in the
+                // reorder window.
+                if at.0 >= self.next_gauge {
+                    let held = self.time_wait.held_at(at);
+                    self.intervals.time_wait(at, held);
+                    let step = (self.intervals.width_secs() * 0.25e9) as i64;
+                    self.next_gauge = at.0.saturating_add(step.max(1));
+                }
+            }
+            Event::Exchange(ex) => {
+                self.intervals
+                    .request(ex.exchange.request_start, ex.reused());
+                if self.cfg.requests && self.cfg.records != Records::None {
+                    let rec = RequestRecord::build(*ex);
+                    if self.cfg.records == Records::Keep {
+                        self.kept_exchanges
+                            .entry(rec.connection)
+                            .or_default()
+                            .push(rec);
+                    } else {
+                        out.request(&rec)?;
+                    }
+                }
+            }
+            Event::Connection(rec) => {
+                if self.cfg.records == Records::Keep {
+                    self.kept.push(*rec);
+                } else {
+                    out.connection(&rec)?;
                 }
             }
         }
-        connections.extend(shard.kept);
-        exchanges.extend(shard.kept_exchanges);
-        outputs.push(shard.out);
+        Ok(())
     }
-    let mut table = TableStats::default();
-    for t in &inputs.tables {
-        table.merge(t);
-    }
-    let (peak_open, time_wait_peak) = sweep.finish();
-    let mut servers: Vec<ServerOut> = servers.values().map(ServerAgg::out).collect();
-    servers.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then(b.connections.cmp(&a.connections))
-            .then_with(|| a.server.cmp(&b.server))
-    });
-    let summary = totals.summary(&inputs, &table, peak_open, time_wait_peak);
-    connections.sort_by_key(|c: &ConnRecord| c.id);
-    for c in &mut connections {
-        if let Some(mut ex) = exchanges.remove(&c.id) {
-            ex.sort_by_key(|e| e.index);
-            c.exchanges = Some(ex);
-        } else if inputs.cfg.requests {
-            c.exchanges = Some(Vec::new());
+
+    /// The records kept for one document, by connection id, with their exchanges.
+    pub fn take_connections(&mut self) -> Vec<ConnRecord> {
+        let mut connections = std::mem::take(&mut self.kept);
+        connections.sort_by_key(|c: &ConnRecord| c.id);
+        for c in &mut connections {
+            if let Some(mut ex) = self.kept_exchanges.remove(&c.id) {
+                ex.sort_by_key(|e| e.index);
+                c.exchanges = Some(ex);
+            } else if self.cfg.requests {
+                c.exchanges = Some(Vec::new());
+            }
         }
+        connections
     }
-    (
-        Report {
-            summary,
-            servers,
-            connections,
-        },
-        outputs,
-    )
 }
 
 /// Counts by name, for close reasons and protocols.

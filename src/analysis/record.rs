@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::event::ExchangeEvent;
 use crate::flow::{CloseKind, Connection};
-use crate::proto::http1::Exchange;
 use crate::proto::{CloseReason, Conversation, Protocol};
 
 /// A connection as the analysis sees it: TCP facts plus its application layer.
 pub type Conn = Connection<Conversation>;
 
 /// One end of a connection, by role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Client,
@@ -143,10 +143,10 @@ fn side(side: usize, client: usize) -> Side {
 }
 
 /// Whether an exchange went over a connection that was already in use: it is not the first
-/// request, or the connection was picked up mid-stream (even the first request seen was not
-/// the first).
-pub fn reused(c: &Conn, index: u32) -> bool {
-    index > 0 || !c.handshake()
+/// request (`index` > 0), or the connection was picked up mid-stream (its handshake was not
+/// seen, so even the first request seen was not the first).
+pub fn reused(index: u32, handshake: bool) -> bool {
+    index > 0 || !handshake
 }
 
 /// Why the connection ended: TCP's facts first, then what the application says.
@@ -243,13 +243,14 @@ impl ConnRecord {
 }
 
 impl RequestRecord {
-    pub fn build(c: &Conn, ex: Exchange) -> RequestRecord {
-        let client = c.client_side();
+    pub fn build(ev: ExchangeEvent) -> RequestRecord {
+        let reused = ev.reused();
+        let ex = ev.exchange;
         RequestRecord {
-            connection: c.id,
+            connection: ev.connection,
             index: ex.index,
-            client: c.ends[client].to_string(),
-            server: c.ends[1 - client].to_string(),
+            client: ev.client.to_string(),
+            server: ev.server.to_string(),
             method: ex.method,
             target: ex.target,
             host: ex.host,
@@ -262,7 +263,7 @@ impl RequestRecord {
             status: ex.status,
             ttfb_ms: ex.response_start.map(|r| r.millis_since(ex.request_start)),
             duration_ms: ex.response_end.map(|r| r.millis_since(ex.request_start)),
-            reused: reused(c, ex.index),
+            reused,
             complete: ex.complete,
         }
     }

@@ -12,7 +12,6 @@ use super::record::{Close, ConnRecord, KeepAlive, Side, TcpCounters};
 use super::timewait::HostPeak;
 use super::{bump, merge_counts, merge_errors, Inputs, Skipped, Tunnelled};
 use crate::decode::Endpoint;
-use crate::flow::table::TableStats;
 use crate::proto::http1::ErrorCounts;
 
 /// A lazily allocated HDR histogram of non-negative integers.
@@ -375,11 +374,11 @@ impl Totals {
     pub(crate) fn summary(
         &self,
         inputs: &Inputs,
-        table: &TableStats,
         peak_open: u64,
         time_wait_peak: Vec<HostPeak>,
     ) -> Summary {
         let a = &inputs.frames;
+        let table = &inputs.table;
         let (start, end) = (a.first_ts, a.last_ts);
         let rpc = self.rpc.as_ref().and_then(|h| h.stats());
         Summary {

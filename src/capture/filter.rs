@@ -41,12 +41,9 @@ impl Filter {
         }
     }
 
-    pub fn expr(&self) -> &str {
-        &self.expr
-    }
-
     /// Compiles the expression for `link` (if not done already); `CaptureError::Filter` if
     /// libpcap rejects it.
+    #[cfg(test)]
     pub fn check(&mut self, expr_ok_for: LinkType) -> Result<(), CaptureError> {
         self.program_index(expr_ok_for).map(|_| ())
     }

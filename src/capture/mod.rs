@@ -25,11 +25,13 @@ use std::path::PathBuf;
 mod corpus_tests;
 mod filter;
 mod reader;
+pub mod source;
 #[cfg(test)]
 mod tests;
 
 pub use filter::Filter;
-pub use reader::{FileFormat, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
+pub use reader::{FileFormat, Meta, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
+pub use source::{CaptureStats, Files, FrameSource, Next, Progress};
 
 use crate::time::Timestamp;
 

@@ -37,9 +37,10 @@ pub trait FlowEvents<A> {
     /// The connection's application decoder has output waiting (`StreamApp::has_output`),
     /// produced by frame number `frame`: take it.
     fn app_output(&mut self, conn: &mut Connection<A>, frame: u64);
-    /// A connection left the table; its streams and application decoder are finished, and
-    /// their last output was taken.
-    fn finished(&mut self, conn: Connection<A>);
+    /// A connection left the table, because of frame number `frame` (`u64::MAX` at the end
+    /// of the input); its streams and application decoder are finished, and their last
+    /// output was taken.
+    fn finished(&mut self, conn: Connection<A>, frame: u64);
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -284,6 +285,6 @@ impl<A: StreamApp> FlowTable<A> {
         if conn.app.has_output() {
             events.app_output(&mut conn, frame);
         }
-        events.finished(conn);
+        events.finished(conn, frame);
     }
 }

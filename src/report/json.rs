@@ -60,57 +60,6 @@ pub fn document<W: Write>(mut w: W, report: &Report) -> io::Result<()> {
     w.flush()
 }
 
-/// A `Write` that hands buffers of whole lines to a writer thread, so several workers can
-/// stream lines to one output. A failed write there (a closed pipe) surfaces here as an error on the next
-/// send.
-pub struct ChannelWriter {
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-const CHUNK: usize = 64 * 1024;
-
-impl ChannelWriter {
-    pub fn new(tx: std::sync::mpsc::SyncSender<Vec<u8>>) -> Self {
-        ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        }
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(full)
-            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        // Only whole lines leave: other workers' chunks go between ours.
-        if self.buf.len() >= CHUNK && self.buf.last() == Some(&b'\n') {
-            self.send()?;
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
-}
-
-/// Writes what the channel brings to `out` until every sender is gone or a write fails.
-pub fn drain_to<W: Write>(rx: std::sync::mpsc::Receiver<Vec<u8>>, mut out: W) -> io::Result<()> {
-    for chunk in rx {
-        out.write_all(&chunk)?;
-    }
-    out.flush()
-}
-
 impl<W: Write> JsonLines<W> {
     /// Sends what is buffered.
     pub fn flush(&mut self) -> io::Result<()> {

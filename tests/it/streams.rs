@@ -72,7 +72,7 @@ impl FlowEvents<Conversation> for Seen {
         conn.app
             .take_exchanges(|ex| seen.push((ex.method, ex.target, ex.status)));
     }
-    fn finished(&mut self, _conn: Connection<Conversation>) {}
+    fn finished(&mut self, _conn: Connection<Conversation>, _frame: u64) {}
 }
 
 fn analyze(segs: &[Owned]) -> BTreeMap<u16, Vec<(String, String, Option<u16>)>> {

@@ -60,17 +60,6 @@ pub enum FileFormat {
     Pcapng,
 }
 
-impl FileFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            FileFormat::Pcap => "pcap",
-            FileFormat::PcapNanos => "pcap (nanosecond)",
-            FileFormat::PcapModified => "pcap (modified, Kuznetzov)",
-            FileFormat::Pcapng => "pcapng",
-        }
-    }
-}
-
 /// The bytes being parsed: a reusable buffer that `read` fills, or a whole regular file mapped
 /// into memory (no copy at all; the kernel's copy into a read buffer was 17% of the wall time
 /// on the bench capture).
@@ -134,7 +123,10 @@ enum Format {
 }
 
 /// Where the current frame lies in the buffer and what it is.
-struct Meta {
+/// Where the next frame lies in the source's buffer, without borrowing it: a caller that
+/// loops (over filtered frames, over files) asks for this, then for [`Source::frame`].
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
     start: usize,
     len: usize,
     ts: Timestamp,
@@ -290,6 +282,23 @@ impl Source {
     /// Next frame, borrowing the internal buffer until the next call. `Ok(None)` at the end
     /// of the input, and also when reading stopped because of damage (see [`Source::damage`]).
     pub fn next_frame(&mut self) -> Result<Option<super::Frame<'_>>, CaptureError> {
+        Ok(self.next_meta()?.map(|m| self.frame(&m)))
+    }
+
+    /// The frame at `m`, as the last [`Source::next_meta`] returned it.
+    #[inline]
+    pub fn frame(&self, m: &Meta) -> super::Frame<'_> {
+        super::Frame {
+            ts: m.ts,
+            link: m.link,
+            data: &self.buf[m.start..m.start + m.len],
+            orig_len: m.orig_len,
+        }
+    }
+
+    /// Reads the next frame's record and says where it lies; its bytes stay valid until the
+    /// next call.
+    pub fn next_meta(&mut self) -> Result<Option<Meta>, CaptureError> {
         if self.done {
             return Ok(None);
         }
@@ -313,12 +322,7 @@ impl Source {
                     };
                     prefetch(&self.buf[self.start..self.end], lines);
                 }
-                Ok(Some(super::Frame {
-                    ts: m.ts,
-                    link: m.link,
-                    data: &self.buf[m.start..m.start + m.len],
-                    orig_len: m.orig_len,
-                }))
+                Ok(Some(m))
             }
             Ok(None) => {
                 self.done = true;

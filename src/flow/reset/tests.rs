@@ -47,7 +47,7 @@ impl FlowEvents<Conversation> for Recorder {
     fn app_output(&mut self, conn: &mut Conn, _frame: u64) {
         conn.app.take_exchanges(|ex| self.statuses.push(ex.status));
     }
-    fn finished(&mut self, conn: Conn) {
+    fn finished(&mut self, conn: Conn, _frame: u64) {
         self.done.push(conn);
     }
 }

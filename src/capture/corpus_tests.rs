@@ -1,5 +1,6 @@
 //! Agreement of the reader with tshark over the public corpus (../shared/corpus or
-//! $CONNSCOPE_CORPUS). Skipped, with a note, when the corpus is not there.
+//! $CONNSCOPE_CORPUS). A missing corpus fails the tests, unless CONNSCOPE_NO_CORPUS=1 is set
+//! (then they are skipped with a note); on CI (CI set) it fails regardless.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,14 +13,23 @@ fn corpus_dir() -> Option<PathBuf> {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
     };
     if dir.join("MANIFEST.tsv").is_file() {
-        Some(dir)
-    } else {
+        return Some(dir);
+    }
+    // Skipping is opt-in, and never on CI: a corpus that went missing must not pass quietly.
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    if !ci && std::env::var_os("CONNSCOPE_NO_CORPUS").is_some_and(|v| v == "1") {
         eprintln!(
-            "note: capture corpus not found at {} (set CONNSCOPE_CORPUS); skipping",
+            "note: capture corpus not found at {}; skipping (CONNSCOPE_NO_CORPUS=1)",
             dir.display()
         );
-        None
+        return None;
     }
+    panic!(
+        "capture corpus not found at {} (no MANIFEST.tsv): set CONNSCOPE_CORPUS to its \
+         directory, or CONNSCOPE_NO_CORPUS=1 to skip the corpus tests (not honoured when CI \
+         is set)",
+        dir.display()
+    );
 }
 
 struct Row {

@@ -2,6 +2,7 @@
 //! that came from elsewhere (the servers' own logs, public captures, properties).
 
 mod checksums;
+mod churn;
 mod cli;
 mod corpus;
 mod ground_truth;

@@ -1,6 +1,7 @@
 //! connscope over the public capture corpus: ~900 captures published by other projects as
 //! test fixtures (../shared/corpus, or $CONNSCOPE_CORPUS; see its README.md and MANIFEST.tsv).
-//! When the corpus is not there every test here prints a note and passes.
+//! When the corpus is not there every test here fails, unless CONNSCOPE_NO_CORPUS=1 is set
+//! (then each prints a note and passes); on CI (CI set) a missing corpus always fails.
 //!
 //! Two kinds of test:
 //! - robustness, over every file (and a truncated copy of each), each run with a timeout: no
@@ -43,14 +44,23 @@ pub(crate) fn corpus_dir() -> Option<PathBuf> {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
     };
     if dir.join("MANIFEST.tsv").is_file() {
-        Some(dir)
-    } else {
+        return Some(dir);
+    }
+    // Skipping is opt-in, and never on CI: a corpus that went missing must not pass quietly.
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    if !ci && std::env::var_os("CONNSCOPE_NO_CORPUS").is_some_and(|v| v == "1") {
         eprintln!(
-            "note: capture corpus not found at {} (set CONNSCOPE_CORPUS); skipping",
+            "note: capture corpus not found at {}; skipping (CONNSCOPE_NO_CORPUS=1)",
             dir.display()
         );
-        None
+        return None;
     }
+    panic!(
+        "capture corpus not found at {} (no MANIFEST.tsv): set CONNSCOPE_CORPUS to its \
+         directory, or CONNSCOPE_NO_CORPUS=1 to skip the corpus tests (not honoured when CI \
+         is set)",
+        dir.display()
+    );
 }
 
 /// Every capture under the corpus directory (everything but its README, MANIFEST and the
@@ -185,7 +195,7 @@ fn timeout() -> Duration {
 // Agreement with what the bytes say
 
 /// `connscope analyze --format json EXTRA... FILE` on a corpus file: (exit code, report,
-/// stderr). None when the corpus is absent. Panics unless the exit code is 0 or 3.
+/// stderr). None when the corpus is absent and skipping was asked for. Panics unless the exit code is 0 or 3.
 fn analyze_any(rel: &str, extra: &[&str]) -> Option<(i32, Report, String)> {
     let dir = corpus_dir()?;
     let path = dir.join(rel);

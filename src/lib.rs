@@ -13,3 +13,4 @@ pub mod flow;
 pub mod http;
 pub mod pipeline;
 pub mod report;
+pub mod time;

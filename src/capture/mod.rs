@@ -25,11 +25,13 @@ use std::path::PathBuf;
 mod corpus_tests;
 mod filter;
 mod reader;
+pub mod source;
 #[cfg(test)]
 mod tests;
 
 pub use filter::Filter;
 pub use reader::{FileFormat, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
+pub use source::{CaptureStats, FrameSource, Next, Progress};
 
 /// Capture time in nanoseconds since the Unix epoch. Everything below `capture` takes time
 /// from here, never from the wall clock, so replaying a file gives the same answer as

@@ -25,6 +25,8 @@ use std::path::PathBuf;
 mod corpus_tests;
 mod filter;
 pub mod live;
+#[cfg(test)]
+mod live_tests;
 mod reader;
 pub mod source;
 #[cfg(test)]

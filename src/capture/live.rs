@@ -187,6 +187,13 @@ impl LiveSource {
             }
         }
         let link = LinkType(u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX));
+        // Refused here, as `Source::open` refuses such a file, rather than by every frame.
+        if !link.is_supported() {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: interface.into(),
+                link,
+            });
+        }
 
         if let Some(expr) = opts.filter.as_deref().filter(|e| !e.trim().is_empty()) {
             cap.filter(expr, true).map_err(|e| CaptureError::Filter {
@@ -387,6 +394,10 @@ impl FrameSource for LiveSource {
                     });
                 }
                 Err(pcap::Error::TimeoutExpired) => {}
+                // Some libpcap modules (nfqueue) report a non-blocking read that found
+                // nothing as an error, EAGAIN, rather than as no packet.
+                Err(pcap::Error::PcapError(m))
+                    if m.contains("Resource temporarily unavailable") => {}
                 Err(pcap::Error::NoMorePackets) => return self.finish(),
                 Err(e) => {
                     self.done = true;

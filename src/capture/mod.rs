@@ -24,12 +24,16 @@ use std::path::PathBuf;
 #[cfg(test)]
 mod corpus_tests;
 mod filter;
+pub mod live;
+#[cfg(test)]
+mod live_tests;
 mod reader;
 pub mod source;
 #[cfg(test)]
 mod tests;
 
 pub use filter::Filter;
+pub use live::{LiveOptions, LiveSource};
 pub use reader::{FileFormat, Meta, SharedMap, Source, DEFAULT_CHUNK, MAX_RECORD};
 pub use source::{CaptureStats, Files, FrameSource, Next, Progress};
 
@@ -147,4 +151,16 @@ pub enum CaptureError {
     BadHeader { path: PathBuf, what: String },
     #[error("bad filter {expr:?}: {msg}")]
     Filter { expr: String, msg: String },
+    /// Live capture: the process may not open the interface.
+    #[error("{interface}: no permission to capture ({message}); run as root, or grant the capability: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v connscope)")]
+    Permission { interface: String, message: String },
+    /// Live capture: libpcap knows no interface of that name.
+    #[error("{interface}: no such interface; available: {}", if .available.is_empty() { "none found".to_string() } else { .available.join(", ") })]
+    NoSuchInterface {
+        interface: String,
+        available: Vec<String>,
+    },
+    /// Live capture: any other libpcap failure (opening, reading, statistics).
+    #[error("{interface}: live capture failed: {message}")]
+    Live { interface: String, message: String },
 }

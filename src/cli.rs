@@ -121,9 +121,9 @@ impl AnalyzeArgs {
                     slow_headers_ms: self.slow_headers_ms,
                     ..analysis::Config::default()
                 },
-                proto: proto::Config {
-                    detail: self.requests,
-                },
+                // Method, target and Host of every request travel with its exchange event,
+                // for analyses across connections, whatever the output shows.
+                proto: proto::Config { detail: true },
                 limits: Limits {
                     held_per_stream: self.max_held_bytes,
                     held_total: self.max_held_total,

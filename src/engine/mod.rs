@@ -53,7 +53,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             analysis: analysis::Config::default(),
-            proto: proto::Config::default(),
+            proto: proto::Config { detail: true },
             limits: Limits::default(),
             threads: 1,
             files: Vec::new(),

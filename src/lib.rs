@@ -1,9 +1,11 @@
 //! connscope: passive analysis of HTTP connection reuse from packet captures.
 //!
-//! The pipeline runs one way: `capture` (frames) -> `decode` (TCP segments) -> `flow`
-//! (connections, reassembled streams) -> `http` (messages) -> `analysis` (records and
-//! aggregates) -> `report`. Each stage knows only the one before it, and nothing below
-//! `capture` reads the wall clock: time is the capture's.
+//! Data runs one way: `capture` (frames and idle ticks) -> `decode` (TCP segments) -> `flow`
+//! (connections, reassembled streams) -> `proto` (application decoders chosen by content) ->
+//! `analysis` (records, aggregates, ordered replay) -> `report`. `engine` runs it on threads:
+//! a reading thread, sharded workers and one aggregator. Each stage knows only the ones before
+//! it, and nothing below `capture` reads the wall clock: time (`time`) is the capture's. See
+//! ARCHITECTURE.md.
 
 pub mod analysis;
 pub mod capture;

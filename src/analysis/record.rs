@@ -1,5 +1,6 @@
 //! Per-connection and per-request records: the stable output schema (documented in README).
-//! Built once, when a connection leaves the flow table or an exchange completes.
+//! A connection's record is built once, when it leaves the flow table; a request's from its
+//! exchange event, when the engine releases it.
 
 use std::collections::BTreeMap;
 

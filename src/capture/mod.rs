@@ -1,8 +1,12 @@
-//! Capture input: the only module that reads capture files (and, later, touches libpcap for
-//! live capture). It yields borrowed frames `(timestamp, link type, bytes)`; nothing past this
-//! module knows about file formats.
+//! Capture input: the only module that reads capture files, touches libpcap for live capture,
+//! or reads the wall clock. Every input is a [`FrameSource`] (source.rs): it yields borrowed
+//! frames `(timestamp, link type, bytes)` numbered across the whole input, idle ticks (live
+//! only: the wall clock turned into capture time on a quiet link), and the end. Nothing past
+//! this module knows about file formats or libpcap.
 //!
 //! Contract (other modules rely on it):
+//! - [`Files`] reads files (or standard input) in the order given as one capture, applying
+//!   the BPF filter; [`LiveSource`] captures from an interface (live.rs).
 //! - `Source::open(path)` opens a pcap or pcapng file, or standard input for `-`.
 //! - `Source::next_frame()` returns `Ok(Some(Frame))` borrowing an internal buffer that is
 //!   reused (no allocation per packet), `Ok(None)` at the end, or a `CaptureError`.

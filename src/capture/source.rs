@@ -58,7 +58,7 @@ pub trait FrameSource {
 
 /// Capture files (or standard input, `-`) read in the order given as one capture: frame
 /// numbers continue across them. A regular file is memory-mapped and, with `share_with` > 0,
-/// shared with that many worker threads (see [`Source::share`]).
+/// shared with that many worker threads (see `Source::share`).
 pub struct Files {
     paths: Vec<PathBuf>,
     filter: Option<Filter>,

@@ -5,7 +5,7 @@
 //!
 //! Today HTTP/1.x ([`http1`]) is decoded; a connection that starts with the HTTP/2 preface or
 //! a TLS record is labelled and its bytes are no longer looked at. A new protocol is a module
-//! here plus a [`Decoder`] variant; flow and analysis do not change.
+//! here plus a `Decoder` variant; flow and analysis do not change.
 
 pub mod detect;
 pub mod http1;

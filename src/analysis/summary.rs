@@ -167,19 +167,54 @@ fn reuse_ratio(requests: u64, with_requests: u64) -> f64 {
     }
 }
 
-pub struct ServerAgg {
-    server: Endpoint,
-    /// The smallest Host names (a bounded set that does not depend on arrival order).
-    hosts: BTreeSet<String>,
+/// What servers and the whole capture both count of each connection.
+#[derive(Default)]
+pub struct Counts {
     connections: u64,
     handshakes: u64,
     requests: u64,
     responses: u64,
+    /// Connections that carried at least one request.
     with_requests: u64,
-    rpc: [u64; RPC_BUCKETS.len()],
     closed_by: ClosedBy,
     close_reasons: BTreeMap<&'static str, u64>,
     time_wait: BySide,
+}
+
+impl Counts {
+    fn add(&mut self, r: &ConnRecord) {
+        self.connections += 1;
+        self.handshakes += u64::from(r.handshake);
+        self.requests += r.requests;
+        self.responses += r.responses;
+        self.with_requests += u64::from(r.requests > 0);
+        self.closed_by.add(r.closed_by);
+        bump(&mut self.close_reasons, r.close_reason.name());
+        self.time_wait.add_active_closer(r);
+    }
+
+    fn merge(&mut self, o: &Counts) {
+        self.connections += o.connections;
+        self.handshakes += o.handshakes;
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.with_requests += o.with_requests;
+        self.closed_by.merge(&o.closed_by);
+        merge_counts(&mut self.close_reasons, &o.close_reasons);
+        self.time_wait.merge(&o.time_wait);
+    }
+
+    fn reuse_ratio(&self) -> f64 {
+        reuse_ratio(self.requests, self.with_requests)
+    }
+}
+
+pub struct ServerAgg {
+    server: Endpoint,
+    /// The smallest Host names (a bounded set that does not depend on arrival order).
+    hosts: BTreeSet<String>,
+    counts: Counts,
+    rpc: [u64; RPC_BUCKETS.len()],
     /// As advertised on the latest connection (highest id) that advertised it.
     keep_alive: Option<(u64, KeepAlive)>,
     pub ttfb_new: Hist,
@@ -193,15 +228,8 @@ impl ServerAgg {
         ServerAgg {
             server,
             hosts: BTreeSet::new(),
-            connections: 0,
-            handshakes: 0,
-            requests: 0,
-            responses: 0,
-            with_requests: 0,
+            counts: Counts::default(),
             rpc: [0; RPC_BUCKETS.len()],
-            closed_by: ClosedBy::default(),
-            close_reasons: BTreeMap::new(),
-            time_wait: BySide::default(),
             keep_alive: None,
             ttfb_new: Hist::new(2),
             ttfb_reused: Hist::new(2),
@@ -209,15 +237,8 @@ impl ServerAgg {
     }
 
     pub fn add(&mut self, r: &ConnRecord) {
-        self.connections += 1;
-        self.handshakes += u64::from(r.handshake);
-        self.requests += r.requests;
-        self.responses += r.responses;
-        self.with_requests += u64::from(r.requests > 0);
+        self.counts.add(r);
         self.rpc[rpc_bucket(r.requests)] += 1;
-        self.closed_by.add(r.closed_by);
-        bump(&mut self.close_reasons, r.close_reason.name());
-        self.time_wait.add_active_closer(r);
         if let Some(k) = r.keep_alive {
             if self.keep_alive.is_none_or(|(id, _)| id < r.id) {
                 self.keep_alive = Some((r.id, k));
@@ -240,17 +261,10 @@ impl ServerAgg {
 
     /// Adds another shard's figures for the same server.
     pub fn merge(&mut self, o: &ServerAgg) {
-        self.connections += o.connections;
-        self.handshakes += o.handshakes;
-        self.requests += o.requests;
-        self.responses += o.responses;
-        self.with_requests += o.with_requests;
+        self.counts.merge(&o.counts);
         for (a, b) in self.rpc.iter_mut().zip(o.rpc.iter()) {
             *a += b;
         }
-        self.closed_by.merge(&o.closed_by);
-        merge_counts(&mut self.close_reasons, &o.close_reasons);
-        self.time_wait.merge(&o.time_wait);
         if let Some((id, k)) = o.keep_alive {
             if self.keep_alive.is_none_or(|(mine, _)| mine < id) {
                 self.keep_alive = Some((id, k));
@@ -264,23 +278,24 @@ impl ServerAgg {
     }
 
     pub fn out(&self) -> ServerOut {
+        let c = &self.counts;
         ServerOut {
             server: self.server.to_string(),
             hosts: self.hosts.iter().cloned().collect(),
-            connections: self.connections,
-            handshakes: self.handshakes,
-            midstream: self.connections - self.handshakes,
-            requests: self.requests,
-            responses: self.responses,
-            reuse_ratio: reuse_ratio(self.requests, self.with_requests),
+            connections: c.connections,
+            handshakes: c.handshakes,
+            midstream: c.connections - c.handshakes,
+            requests: c.requests,
+            responses: c.responses,
+            reuse_ratio: c.reuse_ratio(),
             requests_per_connection: RPC_BUCKETS
                 .iter()
                 .zip(self.rpc.iter())
                 .map(|(&(label, _, _), &n)| (label, n))
                 .collect(),
-            closed_by: self.closed_by,
-            close_reasons: self.close_reasons.clone(),
-            time_wait: self.time_wait,
+            closed_by: c.closed_by,
+            close_reasons: c.close_reasons.clone(),
+            time_wait: c.time_wait,
             keep_alive: self.keep_alive.map(|(_, k)| k),
             ttfb_ms: TtfbSplit {
                 new: ttfb(&self.ttfb_new),
@@ -312,17 +327,10 @@ pub struct ServerOut {
 
 #[derive(Default)]
 pub struct Totals {
-    connections: u64,
-    handshakes: u64,
-    requests: u64,
-    responses: u64,
+    counts: Counts,
     unanswered: u64,
-    with_requests: u64,
     rpc: Option<Box<Hist>>,
-    closed_by: ClosedBy,
-    close_reasons: BTreeMap<&'static str, u64>,
     protocols: BTreeMap<&'static str, u64>,
-    time_wait: BySide,
     tcp: TcpCounters,
     http_errors: BTreeMap<&'static str, u64>,
     slow_headers: u64,
@@ -330,42 +338,28 @@ pub struct Totals {
 
 impl Totals {
     pub fn add(&mut self, r: &ConnRecord, errors: &ErrorCounts) {
-        self.connections += 1;
-        self.handshakes += u64::from(r.handshake);
-        self.requests += r.requests;
-        self.responses += r.responses;
+        self.counts.add(r);
         self.unanswered += u64::from(r.unanswered);
         if r.requests > 0 {
-            self.with_requests += 1;
             self.rpc
                 .get_or_insert_with(|| Box::new(Hist::new(3)))
                 .record(r.requests);
         }
-        self.closed_by.add(r.closed_by);
-        bump(&mut self.close_reasons, r.close_reason.name());
         bump(&mut self.protocols, r.protocol.name());
-        self.time_wait.add_active_closer(r);
         self.tcp.add(&r.tcp);
         merge_errors(&mut self.http_errors, errors);
         self.slow_headers += u64::from(r.slow_headers_ms.is_some());
     }
 
     pub fn merge(&mut self, o: &Totals) {
-        self.connections += o.connections;
-        self.handshakes += o.handshakes;
-        self.requests += o.requests;
-        self.responses += o.responses;
+        self.counts.merge(&o.counts);
         self.unanswered += o.unanswered;
-        self.with_requests += o.with_requests;
         if let Some(h) = &o.rpc {
             self.rpc
                 .get_or_insert_with(|| Box::new(Hist::new(3)))
                 .merge(h);
         }
-        self.closed_by.merge(&o.closed_by);
-        merge_counts(&mut self.close_reasons, &o.close_reasons);
         merge_counts(&mut self.protocols, &o.protocols);
-        self.time_wait.merge(&o.time_wait);
         self.tcp.add(&o.tcp);
         merge_counts(&mut self.http_errors, &o.http_errors);
         self.slow_headers += o.slow_headers;
@@ -381,6 +375,7 @@ impl Totals {
         let table = &inputs.table;
         let (start, end) = (a.first_ts, a.last_ts);
         let rpc = self.rpc.as_ref().and_then(|h| h.stats());
+        let c = &self.counts;
         Summary {
             files: inputs.files.clone(),
             packets: a.packets,
@@ -391,24 +386,24 @@ impl Totals {
                 (Some(s), Some(e)) => (e.0 - s.0) as f64 / 1e9,
                 _ => 0.0,
             },
-            connections: self.connections,
-            handshakes: self.handshakes,
-            midstream: self.connections - self.handshakes,
-            http_connections: self.with_requests,
-            requests: self.requests,
-            responses: self.responses,
+            connections: c.connections,
+            handshakes: c.handshakes,
+            midstream: c.connections - c.handshakes,
+            http_connections: c.with_requests,
+            requests: c.requests,
+            responses: c.responses,
             unanswered: self.unanswered,
-            reuse_ratio: reuse_ratio(self.requests, self.with_requests),
+            reuse_ratio: c.reuse_ratio(),
             requests_per_connection: rpc.map(|(mean, median, p95, max)| PerConnection {
                 mean,
                 median,
                 p95,
                 max,
             }),
-            closed_by: self.closed_by,
-            close_reasons: self.close_reasons.clone(),
+            closed_by: c.closed_by,
+            close_reasons: c.close_reasons.clone(),
             protocols: self.protocols.clone(),
-            time_wait: self.time_wait,
+            time_wait: c.time_wait,
             time_wait_seconds: inputs.cfg.time_wait_secs,
             time_wait_peak,
             tcp: self.tcp,

@@ -439,9 +439,8 @@ fn bench_pipeline(c: &mut Criterion) {
                 |b, settings| {
                     b.iter(|| {
                         let mut source = Files::new(vec![path.clone()], None, threads);
-                        let out =
-                            engine::run(&mut source, settings, &mut NoOutput, None, &mut |_, _| {})
-                                .expect("engine");
+                        let out = engine::run(&mut source, settings, &mut NoOutput, &mut |_, _| {})
+                            .expect("engine");
                         out.report.summary.requests
                     })
                 },

@@ -37,9 +37,11 @@ pub enum Event {
         side: Side,
         at: Timestamp,
     },
-    /// A request and its response (or the end of the connection without one). Boxed: the
-    /// other events are small, and events wait in the watermark's heap by the thousand.
-    Exchange(Box<ExchangeEvent>),
+    /// A request and its response (or the end of the connection without one). The exchange
+    /// itself ([`ExchangeEvent`], a few hundred bytes with its method, target and Host
+    /// inline) travels beside the events, in order, so that the other events stay small
+    /// and no exchange needs an allocation of its own.
+    Exchange,
     /// A connection's record, when records were asked for (`Config::records`).
     Connection(Box<ConnRecord>),
 }
@@ -60,5 +62,22 @@ impl ExchangeEvent {
     /// Not the connection's first request, or on a connection picked up mid-stream.
     pub fn reused(&self) -> bool {
         super::record::reused(self.exchange.index, self.handshake)
+    }
+}
+
+/// A worker's events since it last handed them over, and the exchanges of its
+/// [`Event::Exchange`] events in the same order.
+#[derive(Debug, Default)]
+pub struct Events {
+    pub events: Vec<Stamped>,
+    pub exchanges: Vec<ExchangeEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Events wait in queues and in the watermark by the thousand: keep them small.
+    #[test]
+    fn events_are_small() {
+        assert!(std::mem::size_of::<super::Stamped>() <= 64);
     }
 }

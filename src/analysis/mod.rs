@@ -27,7 +27,7 @@ use crate::flow::{CloseKind, FlowEvents};
 use crate::proto::http1::{ErrorCounts, Exchange};
 use crate::proto::Conversation;
 use crate::time::Timestamp;
-use event::{Event, ExchangeEvent, Stamped};
+use event::{Event, Events, ExchangeEvent, Stamped};
 use intervals::Intervals;
 pub use record::{Conn, ConnRecord, RequestRecord, Side};
 pub use summary::{Report, ServerOut, Summary};
@@ -189,7 +189,7 @@ pub struct Shard {
     cfg: Config,
     totals: Totals,
     servers: FxHashMap<Endpoint, ServerAgg>,
-    events: Vec<Stamped>,
+    events: Events,
     seq: u64,
     /// Exchanges taken from a connection (reused: no allocation per request).
     exchanges: Vec<Exchange>,
@@ -208,15 +208,19 @@ impl Shard {
             cfg,
             totals: Totals::default(),
             servers: FxHashMap::default(),
-            events: Vec::new(),
+            events: Events::default(),
             seq: 0,
             exchanges: Vec::new(),
         }
     }
 
     /// The events produced since the last call, in the order produced.
-    pub fn take_events(&mut self) -> Vec<Stamped> {
-        std::mem::take(&mut self.events)
+    pub fn take_events(&mut self) -> Events {
+        let next = Events {
+            events: Vec::with_capacity(self.events.events.len().next_power_of_two()),
+            exchanges: Vec::with_capacity(self.events.exchanges.len().next_power_of_two()),
+        };
+        std::mem::replace(&mut self.events, next)
     }
 
     /// The aggregates folded since the last call.
@@ -229,7 +233,7 @@ impl Shard {
 
     fn push(&mut self, frame: u64, connection: u64, event: Event) {
         self.seq += 1;
-        self.events.push(Stamped {
+        self.events.events.push(Stamped {
             frame,
             connection,
             seq: self.seq,
@@ -300,7 +304,8 @@ impl FlowEvents<Conversation> for Shard {
                     agg.ttfb_new.record(us);
                 }
             }
-            self.push(frame, id, Event::Exchange(Box::new(ev)));
+            self.events.exchanges.push(ev);
+            self.push(frame, id, Event::Exchange);
         }
         self.exchanges = exchanges;
     }
@@ -369,9 +374,20 @@ pub struct Inputs {
     pub table: TableStats,
 }
 
+/// Running counts of what the replay saw, for rates between two snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub opened: u64,
+    pub closed: u64,
+    pub requests: u64,
+    /// Requests that were the first on a connection whose handshake was seen.
+    pub first_requests: u64,
+}
+
 /// The consumer of every worker's events in capture order.
 pub struct Replay {
     cfg: Config,
+    pub seen: Seen,
     open: i64,
     peak_open: u64,
     time_wait: TimeWait,
@@ -386,6 +402,7 @@ impl Replay {
     pub fn new(cfg: Config) -> Replay {
         Replay {
             cfg,
+            seen: Seen::default(),
             open: 0,
             peak_open: 0,
             time_wait: TimeWait::new(cfg.time_wait_secs),
@@ -400,15 +417,28 @@ impl Replay {
         self.open.max(0) as u64
     }
 
-    /// Takes the next event in capture order; records go to `out`.
-    pub fn apply(&mut self, ev: Stamped, out: &mut dyn Output) -> io::Result<()> {
+    /// Sockets in TIME_WAIT at `at`, per side (client, server).
+    pub fn time_wait_at(&mut self, at: Timestamp) -> (u64, u64) {
+        self.time_wait.held_at(at)
+    }
+
+    /// Takes the next event in capture order (with its exchange, for an
+    /// [`Event::Exchange`]); records go to `out`.
+    pub fn apply(
+        &mut self,
+        ev: Stamped,
+        exchange: Option<ExchangeEvent>,
+        out: &mut dyn Output,
+    ) -> io::Result<()> {
         match ev.event {
             Event::Opened { at } => {
+                self.seen.opened += 1;
                 self.open += 1;
                 self.peak_open = self.peak_open.max(self.open_now());
                 self.intervals.opened(at, self.open_now());
             }
             Event::Closed { at } => {
+                self.seen.closed += 1;
                 self.open -= 1;
                 self.intervals.closed(at, self.open_now());
             }
@@ -423,11 +453,16 @@ impl Replay {
                     self.next_gauge = at.0.saturating_add(step.max(1));
                 }
             }
-            Event::Exchange(ex) => {
+            Event::Exchange => {
+                let Some(ex) = exchange else {
+                    return Ok(());
+                };
+                self.seen.requests += 1;
+                self.seen.first_requests += u64::from(!ex.reused());
                 self.intervals
                     .request(ex.exchange.request_start, ex.reused());
                 if self.cfg.requests && self.cfg.records != Records::None {
-                    let rec = RequestRecord::build(*ex);
+                    let rec = RequestRecord::build(ex);
                     if self.cfg.records == Records::Keep {
                         self.kept_exchanges
                             .entry(rec.connection)

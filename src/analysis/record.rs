@@ -154,6 +154,7 @@ pub fn reused(index: u32, handshake: bool) -> bool {
 pub fn close_reason(c: &Conn) -> CloseReason {
     match c.first_close {
         None if c.evicted => CloseReason::Evicted,
+        None if c.idle_expired => CloseReason::IdleLimit,
         None if c.half_open() => CloseReason::HalfOpen,
         None => CloseReason::Open,
         Some((_, kind, _)) => c.app.close_reason(kind == CloseKind::Rst),

@@ -422,6 +422,7 @@ impl Totals {
                 evicted: table.evicted,
                 evicted_half_open: table.evicted_half_open,
                 held_overflows: table.held_overflows,
+                idle_expired: table.idle_expired,
             },
             damage: inputs.damage.clone(),
         }
@@ -490,6 +491,13 @@ pub struct Limits {
     pub evicted_half_open: u64,
     /// Times the total out-of-order limit made a connection give up on its holes.
     pub held_overflows: u64,
+    /// Open connections finished by the idle limit (live capture only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub idle_expired: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Everything one analysis produced.

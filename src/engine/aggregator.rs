@@ -1,24 +1,31 @@
 //! The aggregator: the one consumer of every worker's output. It merges their aggregate
 //! deltas, releases their events in capture order through the watermark to the analysis
-//! replay (peak open connections, TIME_WAIT, intervals, records to the output), and
-//! publishes immutable snapshots. The final report is the last snapshot.
+//! replay (peak open connections, TIME_WAIT, intervals, records to the sink), and publishes
+//! immutable snapshots to the sink when the reader asks for one and every worker has handed
+//! its aggregates over. The final report is the last snapshot.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use super::watermark::{Watermark, DONE};
-use super::{Snapshot, ToAggregator};
-use crate::analysis::{self, Aggregate, FrameStats, Inputs, Output, Replay, Report};
+use super::{Sink, Snapshot, ToAggregator};
+use crate::analysis::{self, Aggregate, FrameStats, Inputs, Replay, Report};
+use crate::capture::CaptureStats;
 use crate::flow::table::TableStats;
+use crate::time::Timestamp;
 
 pub struct Aggregator {
     cfg: analysis::Config,
+    workers: usize,
     watermark: Watermark,
     aggregate: Aggregate,
     replay: Replay,
     table: TableStats,
     frames: FrameStats,
+    capture: Option<CaptureStats>,
+    /// Snapshots asked for, and how many workers have handed their aggregates over for each.
+    due: BTreeMap<Timestamp, usize>,
     /// The first write error; nothing more is written after it.
     pub error: Option<io::Error>,
 }
@@ -27,23 +34,21 @@ impl Aggregator {
     pub fn new(cfg: analysis::Config, workers: usize) -> Aggregator {
         Aggregator {
             cfg,
+            workers,
             watermark: Watermark::new(workers),
             aggregate: Aggregate::default(),
             replay: Replay::new(cfg),
             table: TableStats::default(),
             frames: FrameStats::default(),
+            capture: None,
+            due: BTreeMap::new(),
             error: None,
         }
     }
 
-    /// Takes messages until every worker and the reader are done. Snapshots go to
-    /// `snapshots` when the reader asks for one (`ToAggregator::Publish`).
-    pub fn run(
-        mut self,
-        rx: Receiver<ToAggregator>,
-        out: &mut dyn Output,
-        snapshots: Option<SyncSender<Arc<Snapshot>>>,
-    ) -> Aggregator {
+    /// Takes messages until every worker and the reader are done; records and snapshots go
+    /// to `sink`.
+    pub fn run(mut self, rx: Receiver<ToAggregator>, sink: &mut dyn Sink) -> Aggregator {
         for msg in rx {
             match msg {
                 ToAggregator::Progress {
@@ -51,10 +56,14 @@ impl Aggregator {
                     through,
                     events,
                     delta,
+                    publish,
                 } => {
                     self.watermark.update(worker, through, events);
                     if let Some(d) = delta {
                         self.aggregate.add(d);
+                    }
+                    if let Some(at) = publish {
+                        *self.due.entry(at).or_insert(0) += 1;
                     }
                 }
                 ToAggregator::Done {
@@ -67,36 +76,49 @@ impl Aggregator {
                     self.aggregate.add(delta);
                     self.table.merge(&table);
                 }
-                ToAggregator::Frames(frames) => self.frames = frames,
-                ToAggregator::Publish(frames) => {
+                ToAggregator::Frames(frames, capture) => {
                     self.frames = frames;
-                    self.release(out);
-                    if let Some(tx) = &snapshots {
-                        // A slow reader of snapshots misses some; the analysis never waits.
-                        let _ = tx.try_send(Arc::new(self.snapshot(&[], &[], false)));
+                    self.capture = capture.or(self.capture);
+                }
+                ToAggregator::Capture(capture) => self.capture = Some(capture),
+            }
+            self.release(sink);
+            while let Some((&at, &n)) = self.due.first_key_value() {
+                if n < self.workers {
+                    break;
+                }
+                self.due.pop_first();
+                let snap = self.snapshot(&[], &[], at, false);
+                if self.error.is_none() {
+                    if let Err(e) = sink.snapshot(&snap) {
+                        self.error = Some(e);
                     }
-                    continue;
                 }
             }
-            self.release(out);
         }
-        self.release(out);
+        self.release(sink);
         self
     }
 
-    fn release(&mut self, out: &mut dyn Output) {
-        while let Some(ev) = self.watermark.release() {
+    fn release(&mut self, sink: &mut dyn Sink) {
+        while let Some((ev, exchange)) = self.watermark.release() {
             if self.error.is_some() {
                 continue;
             }
-            if let Err(e) = self.replay.apply(ev, out) {
+            if let Err(e) = self.replay.apply(ev, exchange, sink.records()) {
                 self.error = Some(e);
             }
         }
     }
 
-    /// The analysis as it stands (`last`: every event is in).
-    pub fn snapshot(&mut self, files: &[String], damage: &[String], last: bool) -> Snapshot {
+    /// The analysis as it stands at capture time `at` (`last`: every event is in).
+    pub fn snapshot(
+        &mut self,
+        files: &[String],
+        damage: &[String],
+        at: Timestamp,
+        last: bool,
+    ) -> Snapshot {
         let inputs = Inputs {
             cfg: self.cfg,
             files: files.to_vec(),
@@ -105,16 +127,27 @@ impl Aggregator {
             table: self.table,
         };
         Snapshot {
+            at,
             report: self.aggregate.report(&inputs, &mut self.replay, last),
             open_now: self.replay.open_now(),
+            time_wait_now: self.replay.time_wait_at(at),
             intervals: self.replay.intervals.clone(),
+            seen: self.replay.seen,
+            capture: self.capture,
         }
     }
 
-    /// The final report: the last snapshot, plus the records kept for one document.
-    pub fn finish(mut self, files: &[String], damage: &[String]) -> (Report, Option<io::Error>) {
-        let mut report = self.snapshot(files, damage, true).report;
+    /// The final report (the last snapshot plus the records kept for one document), and the
+    /// last snapshot itself.
+    pub fn finish(
+        mut self,
+        files: &[String],
+        damage: &[String],
+    ) -> (Report, Snapshot, Option<io::Error>) {
+        let at = self.frames.last_ts.unwrap_or_default();
+        let snap = self.snapshot(files, damage, at, true);
+        let mut report = snap.report.clone();
         report.connections = self.replay.take_connections();
-        (report, self.error)
+        (report, snap, self.error)
     }
 }

@@ -27,7 +27,10 @@ pub struct Batch {
     /// its connections to it.
     pub tick: Option<Timestamp>,
     /// The worker hands its aggregates over after this batch.
-    pub publish: bool,
+    pub handover: bool,
+    /// A snapshot at this capture time is due: the worker hands its aggregates over and says
+    /// so, and the aggregator publishes once every worker has.
+    pub publish: Option<Timestamp>,
 }
 
 pub struct Meta {
@@ -58,7 +61,8 @@ impl Batch {
             map: None,
             upto: 0,
             tick: None,
-            publish: false,
+            handover: false,
+            publish: None,
         }
     }
     pub fn full(&self) -> bool {

@@ -12,27 +12,29 @@
 //! channel: after warm-up nothing is allocated per packet.
 //!
 //! Workers send their events and aggregate deltas to the aggregator thread, which releases
-//! the events in capture order (see [`watermark`]) and publishes [`Snapshot`]s; the final
-//! report is the last one. Records go to the caller's [`Output`] from the aggregator thread,
-//! in the order released. Nothing here reads the wall clock: time comes from frames and ticks.
+//! the events in capture order (see [`watermark`]) and publishes [`Snapshot`]s every
+//! `Settings::publish_every` of capture time; the final report is the last one. Records and
+//! snapshots go to the caller's [`Sink`] from the aggregator thread, in the order released.
+//! Nothing here reads the wall clock: time comes from frames and ticks.
 
 pub mod aggregator;
 pub mod batch;
 pub mod watermark;
 mod worker;
 
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
 
-use crate::analysis::event::Stamped;
+use crate::analysis::event::Events;
 use crate::analysis::intervals::Intervals;
-use crate::analysis::{self, Delta, FrameStats, Output, Report};
-use crate::capture::{CaptureError, Damage, FrameSource, Next, Progress, SharedMap};
+use crate::analysis::{self, Delta, FrameStats, NoOutput, Output, Report};
+use crate::capture::{CaptureError, CaptureStats, Damage, FrameSource, Next, Progress, SharedMap};
 use crate::decode::{self, Segment};
 use crate::flow::table::TableStats;
 use crate::flow::Limits;
 use crate::proto;
+use crate::time::Timestamp;
 use aggregator::Aggregator;
 use batch::{shard_of, Batch, Meta};
 use worker::Worker;
@@ -47,31 +49,70 @@ pub struct Settings {
     pub threads: usize,
     /// The inputs' names, for the report.
     pub files: Vec<String>,
+    /// Publish a snapshot every this many seconds of capture time (live views).
+    pub publish_every: Option<f64>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             analysis: analysis::Config::default(),
-            proto: proto::Config { detail: true },
+            proto: proto::Config::default(),
             limits: Limits::default(),
             threads: 1,
             files: Vec::new(),
+            publish_every: None,
         }
     }
 }
 
-/// The analysis as it stood at one moment: immutable, for a live view or a time cursor.
+/// The analysis as it stood at one moment of capture time: immutable, for a live view or a
+/// time cursor.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+    pub at: Timestamp,
     /// Aggregates so far (no connection records).
     pub report: Report,
+    /// Connections open, and sockets in TIME_WAIT per side (client, server), at `at`.
     pub open_now: u64,
+    pub time_wait_now: (u64, u64),
+    /// Per-interval figures so far; the interval ending at `at` is complete.
     pub intervals: Intervals,
+    /// Running counts of connections opened and requests, for rates between snapshots.
+    pub seen: analysis::Seen,
+    /// The capture mechanism's counters (live sources).
+    pub capture: Option<CaptureStats>,
+}
+
+/// Where the engine's results go, from the aggregator thread.
+pub trait Sink: Send {
+    /// Records, as they are released in capture order.
+    fn records(&mut self) -> &mut dyn Output;
+    /// A snapshot, every `Settings::publish_every` of capture time.
+    fn snapshot(&mut self, _snap: &Snapshot) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for NoOutput {
+    fn records(&mut self) -> &mut dyn Output {
+        self
+    }
+}
+
+/// Records to an [`Output`]; no snapshots.
+pub struct RecordsTo<O>(pub O);
+
+impl<O: Output + Send> Sink for RecordsTo<O> {
+    fn records(&mut self) -> &mut dyn Output {
+        &mut self.0
+    }
 }
 
 pub struct Outcome {
     pub report: Report,
+    /// The last snapshot (the report's figures, with the interval buckets).
+    pub last: Snapshot,
     /// Inputs that were damaged; what could be read was analyzed.
     pub damage: Vec<Damage>,
     /// The output failed (a closed pipe, a full disk); reading stopped there.
@@ -83,19 +124,21 @@ pub enum ToAggregator {
     Progress {
         worker: usize,
         through: u64,
-        events: Vec<Stamped>,
+        events: Events,
         delta: Option<Delta>,
+        /// The worker handed its aggregates over for the snapshot due at this time.
+        publish: Option<Timestamp>,
     },
     Done {
         worker: usize,
-        events: Vec<Stamped>,
+        events: Events,
         delta: Delta,
         table: TableStats,
     },
-    /// The reader's frame counts, at the end.
-    Frames(FrameStats),
-    /// The reader's frame counts, and a request for a snapshot.
-    Publish(FrameStats),
+    /// The reader's frame counts and the capture's counters, before a snapshot and at the end.
+    Frames(FrameStats, Option<CaptureStats>),
+    /// The capture's counters as they stand (read just after a snapshot was asked for).
+    Capture(CaptureStats),
 }
 
 /// How often (in frames read) the progress callback is called.
@@ -105,20 +148,20 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// resident).
 const SYNC_FRAMES: u64 = 1 << 12;
 const SYNC_BYTES: usize = 8 << 20;
-/// Workers hand their aggregates over every this many syncs (and on ticks, and at the end).
-const PUBLISH_EVERY_SYNCS: u64 = 64;
+/// Workers hand their aggregates over every this many syncs (and for snapshots, and at the
+/// end).
+const HANDOVER_EVERY_SYNCS: u64 = 64;
 /// Batches per worker in flight (full, being processed, or waiting for reuse).
 const BATCHES_PER_WORKER: usize = 8;
 /// Messages to the aggregator in flight.
 const AGGREGATOR_QUEUE: usize = 8;
 
-/// Runs the analysis over `source` to its end. Records go to `out` in capture order;
-/// snapshots, when asked for, to `snapshots` (on every tick of a live source).
+/// Runs the analysis over `source` to its end. Records go to `sink` in capture order, and
+/// snapshots every `settings.publish_every` of capture time.
 pub fn run(
     source: &mut dyn FrameSource,
     settings: &Settings,
-    out: &mut (dyn Output + Send),
-    snapshots: Option<SyncSender<Arc<Snapshot>>>,
+    sink: &mut dyn Sink,
     progress: &mut dyn FnMut(Progress, u64),
 ) -> Result<Outcome, CaptureError> {
     let workers = settings.threads.max(1);
@@ -132,7 +175,7 @@ pub fn run(
         let stop = &stop;
         let aggregator = {
             let cfg = settings.analysis;
-            scope.spawn(move || Aggregator::new(cfg, workers).run(agg_rx, out, snapshots))
+            scope.spawn(move || Aggregator::new(cfg, workers).run(agg_rx, sink))
         };
         let mut full_tx: Vec<SyncSender<Batch>> = Vec::with_capacity(workers);
         let mut empty_rx: Vec<Receiver<Batch>> = Vec::with_capacity(workers);
@@ -158,11 +201,15 @@ pub fn run(
             empty_rx,
             stop,
             stats: FrameStats::default(),
+            publish_every: settings
+                .publish_every
+                .map(|s| ((s * 1e9) as i64).max(1_000_000)),
+            next_publish: None,
         };
         let read = reader.read(source, &agg_tx, progress);
         let stats = reader.stats;
         drop(reader); // closes the batch channels: workers finish
-        let _ = agg_tx.send(ToAggregator::Frames(stats));
+        let _ = agg_tx.send(ToAggregator::Frames(stats, source.capture_stats()));
         drop(agg_tx);
         let aggregator = aggregator.join().expect("aggregator panicked");
         (read, aggregator)
@@ -170,9 +217,10 @@ pub fn run(
     read?;
     let damage = source.damage();
     let damage_lines: Vec<String> = damage.iter().map(|d| d.to_string()).collect();
-    let (report, write_error) = aggregator.finish(&settings.files, &damage_lines);
+    let (report, last, write_error) = aggregator.finish(&settings.files, &damage_lines);
     Ok(Outcome {
         report,
+        last,
         damage,
         write_error,
     })
@@ -188,6 +236,9 @@ struct Reader<'a> {
     empty_rx: Vec<Receiver<Batch>>,
     stop: &'a AtomicBool,
     stats: FrameStats,
+    /// Snapshot period (ns of capture time), and the next boundary.
+    publish_every: Option<i64>,
+    next_publish: Option<i64>,
 }
 
 impl Reader<'_> {
@@ -212,17 +263,20 @@ impl Reader<'_> {
         self.full_tx[w].send(full).is_ok() && !self.stop.load(Ordering::Relaxed)
     }
 
-    /// Sends every worker its batch (even an empty one) with `tick` and `publish` set.
+    /// Sends every worker its batch (even an empty one) with `tick`, `handover` and
+    /// `publish` set.
     fn send_all(
         &mut self,
         through: u64,
         map: &Option<SharedMap>,
         upto: usize,
-        tick: Option<crate::time::Timestamp>,
-        publish: bool,
+        tick: Option<Timestamp>,
+        handover: bool,
+        publish: Option<Timestamp>,
     ) -> bool {
         for w in 0..self.workers {
             self.current[w].tick = tick;
+            self.current[w].handover = handover;
             self.current[w].publish = publish;
             if !self.send(w, through, map, upto) {
                 return false;
@@ -246,6 +300,7 @@ impl Reader<'_> {
         let mut reported = 0u64;
         loop {
             let mut tick = None;
+            let mut published = false;
             match source.next()? {
                 Next::End => break,
                 Next::Tick(now) => tick = Some(now),
@@ -274,8 +329,16 @@ impl Reader<'_> {
                         // can be handed back).
                         synced_at = at;
                         syncs += 1;
-                        let publish = syncs.is_multiple_of(PUBLISH_EVERY_SYNCS);
-                        if !self.send_all(number - 1, &file, at, None, publish) {
+                        let handover = syncs.is_multiple_of(HANDOVER_EVERY_SYNCS);
+                        if !self.send_all(number - 1, &file, at, None, handover, None) {
+                            return Ok(());
+                        }
+                    }
+                    if let Some(when) = self.publish_due(frame.ts) {
+                        // Every frame before this one is in the snapshot, none after.
+                        published = true;
+                        let _ = agg.send(ToAggregator::Frames(self.stats, None));
+                        if !self.send_all(number - 1, &file, at, None, true, Some(when)) {
                             return Ok(());
                         }
                     }
@@ -297,11 +360,18 @@ impl Reader<'_> {
                 }
             }
             if let Some(now) = tick {
-                // Quiet: every worker ages its connections, the aggregator publishes.
-                if !self.send_all(last, &file, synced_at, Some(now), true) {
+                // Quiet: every worker ages its connections; a snapshot may be due.
+                let publish = self.publish_due(now);
+                published = publish.is_some();
+                let _ = agg.send(ToAggregator::Frames(self.stats, None));
+                if !self.send_all(last, &file, synced_at, Some(now), true, publish) {
                     return Ok(());
                 }
-                let _ = agg.send(ToAggregator::Publish(self.stats));
+            }
+            if published {
+                if let Some(c) = source.capture_stats() {
+                    let _ = agg.send(ToAggregator::Capture(c));
+                }
             }
             if last / PROGRESS_EVERY != reported / PROGRESS_EVERY || tick.is_some() {
                 reported = last;
@@ -317,12 +387,29 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The snapshot boundary that capture time `now` reached, if one is due.
+    fn publish_due(&mut self, now: Timestamp) -> Option<Timestamp> {
+        let every = self.publish_every?;
+        let floor = now.0 - now.0.rem_euclid(every);
+        match self.next_publish {
+            None => {
+                self.next_publish = Some(floor.saturating_add(every));
+                None
+            }
+            Some(next) if now.0 >= next => {
+                self.next_publish = Some(floor.saturating_add(every));
+                Some(Timestamp(floor))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// Appends a decoded segment to worker `w`'s batch.
     fn push(
         &mut self,
         w: usize,
         number: u64,
-        ts: crate::time::Timestamp,
+        ts: Timestamp,
         seg: &Segment<'_>,
         map: Option<&SharedMap>,
     ) {

@@ -6,35 +6,28 @@
 //! split. Memory is bounded by the events in flight between the fastest and the slowest
 //! worker.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::analysis::event::Stamped;
+use crate::analysis::event::{Event, Events, ExchangeEvent, Stamped};
 
 /// A worker that has finished is past every frame.
 pub const DONE: u64 = u64::MAX;
 
-struct ByKey(Stamped);
-
-impl PartialEq for ByKey {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.key() == o.0.key()
-    }
-}
-impl Eq for ByKey {}
-impl PartialOrd for ByKey {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for ByKey {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.0.key().cmp(&o.0.key())
-    }
-}
+/// A waiting event's key (frame, connection, seq), its slot, and its exchange's slot
+/// (`usize::MAX` for none).
+type Entry = (u64, u64, u64, usize, usize);
 
 pub struct Watermark {
-    pending: BinaryHeap<Reverse<ByKey>>,
+    /// Events waiting, in slots; the heap orders their keys and slot numbers only, so that a
+    /// sift moves 32 bytes, not an event.
+    slots: Vec<Option<Stamped>>,
+    free: Vec<usize>,
+    /// The exchanges of waiting `Event::Exchange` events; such an event's `connection`
+    /// stays its key, and its slot here is kept beside the heap entry.
+    exchanges: Vec<Option<ExchangeEvent>>,
+    free_exchanges: Vec<usize>,
+    pending: BinaryHeap<Reverse<Entry>>,
     /// Per worker: every frame of its share up to this number is processed and its events
     /// are in `pending`.
     through: Vec<u64>,
@@ -43,6 +36,10 @@ pub struct Watermark {
 impl Watermark {
     pub fn new(workers: usize) -> Watermark {
         Watermark {
+            slots: Vec::new(),
+            free: Vec::new(),
+            exchanges: Vec::new(),
+            free_exchanges: Vec::new(),
             pending: BinaryHeap::new(),
             through: vec![0; workers.max(1)],
         }
@@ -50,9 +47,21 @@ impl Watermark {
 
     /// Worker `w` is through frame `through` (or [`DONE`]); `events` are all it produced up
     /// to there. Events and progress come together, so no event can be overtaken.
-    pub fn update(&mut self, w: usize, through: u64, events: Vec<Stamped>) {
-        self.pending
-            .extend(events.into_iter().map(|e| Reverse(ByKey(e))));
+    pub fn update(&mut self, w: usize, through: u64, events: Events) {
+        let mut exchanges = events.exchanges.into_iter();
+        for e in events.events {
+            let (frame, conn, seq) = e.key();
+            let ex_slot = match e.event {
+                Event::Exchange => match exchanges.next() {
+                    Some(x) => put(&mut self.exchanges, &mut self.free_exchanges, x),
+                    None => usize::MAX,
+                },
+                _ => usize::MAX,
+            };
+            let slot = put(&mut self.slots, &mut self.free, e);
+            self.pending
+                .push(Reverse((frame, conn, seq, slot, ex_slot)));
+        }
         if let Some(t) = self.through.get_mut(w) {
             *t = (*t).max(through);
         }
@@ -63,18 +72,39 @@ impl Watermark {
         self.through.iter().copied().min().unwrap_or(DONE)
     }
 
-    /// The next event no worker can precede any more.
-    pub fn release(&mut self) -> Option<Stamped> {
+    /// The next event no worker can precede any more, with its exchange.
+    pub fn release(&mut self) -> Option<(Stamped, Option<ExchangeEvent>)> {
         let level = self.level();
-        if self.pending.peek()?.0 .0.frame > level {
+        let &Reverse((frame, _, _, slot, ex_slot)) = self.pending.peek()?;
+        if frame > level {
             return None;
         }
-        self.pending.pop().map(|Reverse(ByKey(e))| e)
+        self.pending.pop();
+        self.free.push(slot);
+        let exchange = self.exchanges.get_mut(ex_slot).and_then(|x| {
+            self.free_exchanges.push(ex_slot);
+            x.take()
+        });
+        Some((self.slots[slot].take()?, exchange))
     }
 
     /// Events waiting for a slower worker.
     pub fn waiting(&self) -> usize {
         self.pending.len()
+    }
+}
+
+/// Puts `x` in a free slot of `slots` (or a new one) and says which.
+fn put<T>(slots: &mut Vec<Option<T>>, free: &mut Vec<usize>, x: T) -> usize {
+    match free.pop() {
+        Some(i) => {
+            slots[i] = Some(x);
+            i
+        }
+        None => {
+            slots.push(Some(x));
+            slots.len() - 1
+        }
     }
 }
 
@@ -95,19 +125,26 @@ mod tests {
 
     fn drain(w: &mut Watermark) -> Vec<u64> {
         std::iter::from_fn(|| w.release())
-            .map(|e| e.frame)
+            .map(|(e, _)| e.frame)
             .collect()
+    }
+
+    fn evs(v: Vec<Stamped>) -> Events {
+        Events {
+            events: v,
+            exchanges: Vec::new(),
+        }
     }
 
     #[test]
     fn release_waits_for_the_slowest_worker_and_follows_capture_order() {
         let mut w = Watermark::new(2);
-        w.update(0, 9, vec![ev(1, 1), ev(9, 2)]);
+        w.update(0, 9, evs(vec![ev(1, 1), ev(9, 2)]));
         // Worker 1 has not reported: nothing is released, its earlier events may come.
         assert_eq!(drain(&mut w), Vec::<u64>::new());
-        w.update(1, 5, vec![ev(3, 1), ev(5, 2)]);
+        w.update(1, 5, evs(vec![ev(3, 1), ev(5, 2)]));
         assert_eq!(drain(&mut w), vec![1, 3, 5]);
-        w.update(1, DONE, vec![ev(8, 3)]);
+        w.update(1, DONE, evs(vec![ev(8, 3)]));
         assert_eq!(drain(&mut w), vec![8, 9]);
         assert_eq!(w.waiting(), 0);
     }

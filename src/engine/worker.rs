@@ -1,6 +1,6 @@
 //! A worker: one flow table and one analysis shard over its share of the flows. After every
 //! batch it hands the aggregator its new events and how far it is; its aggregates go over
-//! when the reader asks (`Batch::publish`), and at the end.
+//! when the reader asks (`Batch::handover`, `Batch::publish`), and at the end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -40,19 +40,20 @@ impl Worker {
                     table.segment(m.number, m.ts, &seg, &mut shard);
                 }
                 if let Some(now) = batch.tick {
-                    table.expire(now, &mut shard);
+                    table.expire(now, batch.through, &mut shard);
                 }
             }
             if let Some(map) = batch.map.take() {
                 map.done(w, batch.upto);
             }
             through = batch.through.max(through);
-            let delta = batch.publish.then(|| shard.take_delta());
+            let delta = (batch.handover || batch.publish.is_some()).then(|| shard.take_delta());
             let msg = ToAggregator::Progress {
                 worker: w,
                 through,
                 events: shard.take_events(),
                 delta,
+                publish: batch.publish,
             };
             if out.send(msg).is_err() {
                 stop.store(true, Ordering::Relaxed);
@@ -60,7 +61,8 @@ impl Worker {
             batch.data.clear();
             batch.frames.clear();
             batch.tick = None;
-            batch.publish = false;
+            batch.handover = false;
+            batch.publish = None;
             // The reader may have gone: then the batch is simply dropped.
             let _ = empty.send(batch);
         }

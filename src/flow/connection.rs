@@ -68,6 +68,8 @@ pub struct Connection<A> {
     pub finished: bool,
     /// Removed from the table to respect the connection limit, before it ended.
     pub evicted: bool,
+    /// Finished by the idle limit: open, but silent for longer than it.
+    pub idle_expired: bool,
     /// Segments each side (index as `ends`) sent with a wrong TCP or IPv4 checksum.
     pub bad_checksums: [u64; 2],
 }
@@ -121,6 +123,7 @@ impl<A: StreamApp> Connection<A> {
             closed_at: None,
             finished: false,
             evicted: false,
+            idle_expired: false,
             bad_checksums: [0; 2],
         }
     }

@@ -52,6 +52,9 @@ pub struct Limits {
     /// Connections tracked at once; past it, half-open ones and then the longest idle are
     /// evicted (finished early, and counted).
     pub max_connections: usize,
+    /// An open connection with no packet for this long (capture time) is finished, and
+    /// counted (live capture: a peer that vanished must not hold memory for hours).
+    pub idle_nanos: Option<i64>,
 }
 
 impl Default for Limits {
@@ -60,6 +63,7 @@ impl Default for Limits {
             held_per_stream: 4 << 20,
             held_total: 256 << 20,
             max_connections: 500_000,
+            idle_nanos: None,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct TableStats {
     pub evicted_half_open: u64,
     /// Times the total out-of-order limit made a connection give up on its holes.
     pub held_overflows: u64,
+    /// Open connections finished by the idle limit.
+    pub idle_expired: u64,
     /// Segments whose TCP checksum could be verified (captured whole), and those that were
     /// wrong; IPv4 headers with a wrong checksum. All are used anyway: checksum offload
     /// makes wrong checksums normal on the capturing host's own packets.
@@ -104,6 +110,7 @@ impl TableStats {
         self.evicted += o.evicted;
         self.evicted_half_open += o.evicted_half_open;
         self.held_overflows += o.held_overflows;
+        self.idle_expired += o.idle_expired;
         self.checksums_verified += o.checksums_verified;
         self.bad_tcp_checksums += o.bad_tcp_checksums;
         self.bad_ip_checksums += o.bad_ip_checksums;
@@ -117,6 +124,8 @@ pub struct FlowTable<A: StreamApp> {
     limits: Limits,
     app: A::Config,
     held_total: usize,
+    /// When open connections are next looked at for the idle limit.
+    next_idle_scan: i64,
     pub stats: TableStats,
 }
 
@@ -129,6 +138,7 @@ impl<A: StreamApp> FlowTable<A> {
             limits,
             app,
             held_total: 0,
+            next_idle_scan: i64::MIN,
             stats: TableStats::default(),
         }
     }
@@ -145,7 +155,7 @@ impl<A: StreamApp> FlowTable<A> {
         seg: &Segment<'_>,
         events: &mut impl FlowEvents<A>,
     ) {
-        self.expire(ts, events);
+        self.expire(ts, frame, events);
         let mut bad_checksum = seg.bad_ip_checksum;
         self.stats.bad_ip_checksums += u64::from(seg.bad_ip_checksum);
         if let Some(ok) = seg.tcp_checksum_ok() {
@@ -246,8 +256,16 @@ impl<A: StreamApp> FlowTable<A> {
         }
     }
 
-    /// Finishes connections that closed more than LINGER ago.
-    pub fn expire(&mut self, now: Timestamp, events: &mut impl FlowEvents<A>) {
+    /// Finishes connections that closed more than LINGER ago, and open ones silent for longer
+    /// than the idle limit (looked for a few times per limit, not on every call). `frame`:
+    /// the frame number the caller is at.
+    pub fn expire(&mut self, now: Timestamp, frame: u64, events: &mut impl FlowEvents<A>) {
+        if let Some(idle) = self.limits.idle_nanos {
+            if now.0 >= self.next_idle_scan {
+                self.next_idle_scan = now.0.saturating_add((idle / 4).max(1));
+                self.expire_idle(now, idle, frame, events);
+            }
+        }
         while let Some(&(at, key, id, frame)) = self.closing.front() {
             if now.0.saturating_sub(at.0) < LINGER {
                 break;
@@ -268,14 +286,43 @@ impl<A: StreamApp> FlowTable<A> {
         }
     }
 
+    #[cold]
+    fn expire_idle(
+        &mut self,
+        now: Timestamp,
+        idle: i64,
+        frame: u64,
+        events: &mut impl FlowEvents<A>,
+    ) {
+        let mut silent: Vec<(u64, FlowKey)> = self
+            .map
+            .iter()
+            .filter(|(_, c)| c.closed_at.is_none() && now.0.saturating_sub(c.last_ts.0) >= idle)
+            .map(|(k, c)| (c.id, *k))
+            .collect();
+        silent.sort_unstable();
+        for (_, key) in silent {
+            if let Some(mut conn) = self.map.remove(&key) {
+                self.stats.idle_expired += 1;
+                self.held_total -= conn.held_bytes();
+                conn.idle_expired = true;
+                events.closed(&conn, frame);
+                Self::finish(conn, frame, events);
+            }
+        }
+    }
+
     /// End of input: every connection still in the table is finished, oldest first.
     pub fn finish_all(&mut self, events: &mut impl FlowEvents<A>) {
-        let mut conns: Vec<Connection<A>> = self.map.drain().map(|(_, c)| c).collect();
-        conns.sort_by_key(|c| c.id);
+        // Sorted by key, not moved: a connection is a kilobyte.
+        let mut order: Vec<(u64, FlowKey)> = self.map.iter().map(|(k, c)| (c.id, *k)).collect();
+        order.sort_unstable();
         self.closing.clear();
         self.held_total = 0;
-        for c in conns {
-            Self::finish(c, u64::MAX, events);
+        for (_, key) in order {
+            if let Some(c) = self.map.remove(&key) {
+                Self::finish(c, u64::MAX, events);
+            }
         }
     }
 

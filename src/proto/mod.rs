@@ -9,12 +9,14 @@
 
 pub mod detect;
 pub mod http1;
+pub mod key;
 
 use serde::Serialize;
 
 use crate::flow::StreamApp;
 use crate::time::Timestamp;
 use http1::{Exchange, Session, Switch};
+pub use key::RequestKey;
 
 /// What a connection carries, as far as connscope can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -78,6 +80,8 @@ pub enum CloseReason {
     Open,
     /// Removed to stay under the connection limit.
     Evicted,
+    /// Finished by the idle limit of a live capture: open, but silent for longer.
+    IdleLimit,
     /// A SYN nobody answered.
     HalfOpen,
     /// 101 Switching Protocols.
@@ -110,6 +114,7 @@ impl CloseReason {
         match self {
             CloseReason::Open => "open",
             CloseReason::Evicted => "evicted",
+            CloseReason::IdleLimit => "idle_limit",
             CloseReason::HalfOpen => "half_open",
             CloseReason::Upgrade => "upgrade",
             CloseReason::Tunnel => "tunnel",

@@ -5,7 +5,36 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::analysis::{ConnRecord, Output, Report, RequestRecord};
+use crate::analysis::{ConnRecord, Output, Report, RequestRecord, Summary};
+
+/// One interval of a live capture: rates, the reuse ratio of the interval's requests, and
+/// what is open and in TIME_WAIT at its end.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct IntervalOut {
+    pub seconds: f64,
+    pub new_connections_per_s: f64,
+    pub requests_per_s: f64,
+    pub reuse_ratio: f64,
+    pub open_connections: u64,
+    pub time_wait_client: u64,
+    pub time_wait_server: u64,
+}
+
+/// libpcap's counters for a live capture.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CaptureOut {
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_interface: u64,
+}
+
+#[derive(Serialize)]
+struct LiveSummary<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    interval: &'a IntervalOut,
+    capture: &'a CaptureOut,
+}
 
 /// Writes `value` as one JSON line with `"type": kind` first.
 fn line<W: Write, T: Serialize>(
@@ -42,6 +71,33 @@ impl<W: Write> JsonLines<W> {
         }
         line(&mut self.w, &mut self.buf, "summary", &report.summary)?;
         self.w.flush()
+    }
+}
+
+impl<W: Write> JsonLines<W> {
+    /// A live capture's `summary` line: the running totals under `analyze`'s names, the
+    /// interval's figures under `interval`, libpcap's counters under `capture`.
+    pub fn live_summary(
+        &mut self,
+        summary: &Summary,
+        interval: &IntervalOut,
+        capture: &CaptureOut,
+    ) -> io::Result<()> {
+        let s = LiveSummary {
+            summary,
+            interval,
+            capture,
+        };
+        line(&mut self.w, &mut self.buf, "summary", &s)?;
+        self.w.flush()
+    }
+
+    /// The `server` lines of a report.
+    pub fn servers(&mut self, report: &Report) -> io::Result<()> {
+        for s in &report.servers {
+            line(&mut self.w, &mut self.buf, "server", s)?;
+        }
+        Ok(())
     }
 }
 

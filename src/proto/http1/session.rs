@@ -11,6 +11,7 @@ use super::body::{Body, Step};
 use super::head::{self, Fields};
 use super::scan::{self, could_start, Found, Start, Want};
 use super::{ErrorCounts, HttpError, Protocol, MAX_HEAD};
+use crate::proto::RequestKey;
 use crate::time::Timestamp;
 
 mod records;
@@ -429,6 +430,7 @@ impl Session {
         let connect = req.method.eq_ignore_ascii_case("CONNECT");
         let exchange = Exchange {
             index: self.next_index,
+            key: RequestKey::new(req.method.as_bytes(), req.target.as_bytes(), req.host),
             method: if self.detail {
                 req.method.to_owned()
             } else {

@@ -1,13 +1,16 @@
 //! What a session reports: its exchanges, the last one's shape, idle times, and counts.
 
 use super::*;
+use crate::proto::RequestKey;
 
 /// A request and its response (if one came).
 #[derive(Clone, Debug, Default)]
 pub struct Exchange {
     /// 0 for the connection's first request.
     pub index: u32,
-    /// Method, target and Host: filled only when per-request detail was asked for.
+    /// Method, target and Host, always, inline (see [`RequestKey`]).
+    pub key: RequestKey,
+    /// Method, target and Host whole: filled only when per-request detail was asked for.
     pub method: String,
     pub target: String,
     pub host: Option<String>,

@@ -2,11 +2,12 @@
 # Both first install what a fresh Debian machine with Rust lacks.
 
 CARGO ?= cargo
-# Debian packages: libpcap-dev to build; tshark (second opinion) and time (peak RSS) for tests.
-DEB_PACKAGES := libpcap-dev tshark time
+# Debian packages: libpcap-dev to build; tshark (second opinion) and time (peak RSS) for tests;
+# nginx-light, apache2-utils (ab), curl and wrk for the live tests and make bench-live.
+DEB_PACKAGES := libpcap-dev tshark time nginx-light apache2-utils curl wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup build run test lint unit fuzz bench captures clean
+.PHONY: all setup build run test lint unit fuzz bench bench-live captures clean
 
 all: build
 
@@ -42,6 +43,11 @@ FUZZ_SECS ?= 60
 fuzz: setup
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	FUZZ_SANITIZER=$${FUZZ_SANITIZER:-none} bash fuzz/run.sh $(FUZZ_SECS)
+
+# connscope live on a veth into a network namespace with nginx under wrk load, against
+# tcpdump on the same interface; figures in BENCHMARKS.md (root).
+bench-live: build
+	bash bench/live.sh
 
 # Regenerates captures/ from real servers and clients (root; see captures/README.md).
 captures:

@@ -7,6 +7,7 @@ mod cli;
 mod corpus;
 mod ground_truth;
 mod limits;
+mod live;
 mod resets;
 mod schema;
 mod streams;

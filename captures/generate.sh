@@ -5,7 +5,7 @@
 #   sudo bash captures/generate.sh            # all scenarios
 #   sudo bash captures/generate.sh vlan large # only these
 #
-# Needs root, nginx, haproxy, ab (apache2-utils), curl, tcpdump, tshark,
+# Needs root, nginx, haproxy, apache2, ab (apache2-utils), curl, tcpdump, tshark,
 # capinfos, iproute2 (ip, tc, ss), ethtool, python3.  Traffic goes only to
 # loopback or to network namespaces this script creates (and deletes).
 # Ports: 18000-18999.  See captures/README.md for the scenarios.
@@ -14,16 +14,17 @@ set -euo pipefail
 OUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GEN=$OUT/gen
 ALL_SCENARIOS=(keepalive conn-close http10 pipelining chunked large idle-timeout
-    request-cap midstream ipv6 vlan sll sll2 proxy-close head-304-204 expect-100 rst slowloris)
+    request-cap midstream ipv6 vlan sll sll2 proxy-close head-304-204 expect-100 rst slowloris
+    proxy-default proxy-pool haproxy-httpclose apache-cap nginx-short-timeouts no-reuse-client keepalive-race)
 
 [[ $(id -u) -eq 0 ]] || { echo "generate.sh: must run as root" >&2; exit 1; }
 missing=()
-for c in nginx haproxy ab curl tcpdump tshark capinfos ip tc ss ethtool python3 unshare; do
+for c in nginx haproxy apache2 ab curl tcpdump tshark capinfos ip tc ss ethtool python3 unshare; do
     command -v "$c" >/dev/null || missing+=("$c")
 done
 if ((${#missing[@]})); then
     echo "generate.sh: missing: ${missing[*]}" >&2
-    echo "  apt-get install -y nginx-light haproxy apache2-utils curl tcpdump tshark iproute2 ethtool python3 util-linux" >&2
+    echo "  apt-get install -y nginx-light haproxy apache2 apache2-utils curl tcpdump tshark iproute2 ethtool python3 util-linux" >&2
     exit 1
 fi
 
@@ -255,6 +256,11 @@ per_conn() {
     *.haproxy.log)
         awk '{k=$1" "$2; if (!(k in n)) {o[++c]=k; p[k]=$2}; n[k]++}
             END {for (i=1; i<=c; i++) printf "%s%d:%s=%d", (i>1?" ":""), i, p[o[i]], n[o[i]]}' "$1" ;;
+    *.apache.log)
+        # Apache (apache-cap): no connection serial either; per client ip:port, %k (col 5) is
+        # the request's index on the connection from 0, so requests = max(%k) + 1
+        awk '{k=$1" "$2; if (!(k in n)) {o[++c]=k; p[k]=$2; n[k]=0}; if ($5 + 1 > n[k]) n[k]=$5 + 1}
+            END {for (i=1; i<=c; i++) printf "%s%d:%s=%d", (i>1?" ":""), i, p[o[i]], n[o[i]]}' "$1" ;;
     *)
         awk '{if ($6 > n[$5]) n[$5]=$6; p[$5]=$2} END {for (k in n) print k, p[k], n[k]}' "$1" |
             sort -n | awk '{printf "%s%s:%s=%s", (NR>1?" ":""), $1, $2, $3}' ;;
@@ -262,7 +268,7 @@ per_conn() {
 }
 
 # verify NAME PORTS MODE LOG... : compare tshark's view of NAME.pcap with the logs.
-# MODE "midstream" skips the requests == log lines check. One manifest row per log.
+# MODE "midstream" skips the requests == log lines check, "unlogged=N" adds N to the log lines. One manifest row per log.
 verify() {
     local name=$1 ports=$2 mode=$3; shift 3
     local f=$STAGE/$name.pcap p decode=() linktype packets size reqs resps lines=0 lg pc
@@ -287,6 +293,11 @@ verify() {
     # request was sent in full, so tshark does not count it.
     if [[ $mode == header-timeout ]]; then
         lines=$((lines - $(grep -c '" 408 ' "$@" || true)))
+    fi
+    # MODE unlogged=N: N requests were sent (tshark sees them) that no server logged: a
+    # request into a connection the server had already closed (apache-cap, keepalive-race)
+    if [[ $mode == unlogged=* ]]; then
+        lines=$((lines + ${mode#unlogged=}))
     fi
     if [[ $mode != midstream && $reqs != "$lines" ]]; then
         die "$name: tshark sees $reqs requests but the logs have $lines lines"
@@ -635,6 +646,264 @@ sc_rst() {
     n=$(tshark -n -r "$STAGE/rst.pcap" -Y 'tcp.flags.reset == 1' 2>/dev/null | wc -l)
     echo "  RST segments: $n" >&2
     ((n >= 1)) || die "rst: no RST in the capture"
+}
+
+# ---------------------------------------------------------------- findings scenarios
+# Each one loses (or keeps) connection reuse for one reason connscope should name.
+# Ports: fronts 18019-18025, their upstreams 18119-18125.
+
+# proxy_conf ID LISTEN LOGFILE UPSTREAM_BLOCK LOCATION_EXTRA: an nginx reverse proxy
+# whose "location /" passes everything to "upstream backend"
+proxy_conf() {
+    nginx_conf "$1" "$2" "$3" "upstream backend { $4 }" \
+        "location / { proxy_pass http://backend; $5 }"
+}
+
+# server_idle_closes NAME PORT: for every connection the server closed first (its FIN
+# before any client FIN), the seconds from the last payload byte (either side) to that FIN
+server_idle_closes() {
+    tshark -n -r "$STAGE/$1.pcap" -Y "tcp.port == $2" -T fields -e tcp.stream -e frame.time_epoch \
+        -e tcp.srcport -e tcp.len -e tcp.flags.fin 2>/dev/null |
+        awk -v P="$2" '$4 > 0 {last[$1] = $2}
+            $5 == 1 && $3 != P {cfin[$1] = 1}
+            $5 == 1 && $3 == P && !cfin[$1] && !done[$1]++ && ($1 in last) {printf "%s%.3f", (n++ ? " " : ""), $2 - last[$1]}
+            END {print ""}'
+}
+
+sc_proxy-default() {
+    local P=18019 UP=18119 U=http://127.0.0.1:18019
+    nginx_conf proxy-default-up "127.0.0.1:$UP" "$STAGE/proxy-default.upstream.nginx.log" "" ""
+    nginx_start proxy-default-up $UP
+    # nginx's defaults for the upstream hop: HTTP/1.0 and "Connection: close", no pool
+    proxy_conf proxy-default "127.0.0.1:$P" "$STAGE/proxy-default.nginx.log" "server 127.0.0.1:$UP;" ""
+    nginx_start proxy-default $P
+    cap_start proxy-default lo "tcp port $P or tcp port $UP"
+    curlm $U/a.txt $U/b.txt $U/c.txt $U/d.txt $U/e.txt
+    ab_run -k -n 60 -c 2 $U/small.txt
+    nginx_stop proxy-default
+    cap_stop
+    nginx_stop proxy-default-up
+    verify proxy-default "$P $UP" "" "$STAGE/proxy-default.nginx.log" "$STAGE/proxy-default.upstream.nginx.log"
+    local v c
+    v=$(tshark -n -r "$STAGE/proxy-default.pcap" -d tcp.port==$UP,http -Y "tcp.dstport == $UP && http.request" \
+        -T fields -e http.request.version -e http.connection 2>/dev/null | sort | uniq -c | tr -s ' \t\n' ' ')
+    echo "  upstream requests (version, Connection):$v" >&2
+    [[ $v == " 65 HTTP/1.0 close " ]] || die "proxy-default: expected 65 HTTP/1.0 Connection: close upstream requests"
+}
+
+sc_proxy-pool() {
+    local P=18020 UP=18120 U=http://127.0.0.1:18020 v
+    nginx_conf proxy-pool-up "127.0.0.1:$UP" "$STAGE/proxy-pool.upstream.nginx.log" "" ""
+    nginx_start proxy-pool-up $UP
+    proxy_conf proxy-pool "127.0.0.1:$P" "$STAGE/proxy-pool.nginx.log" "server 127.0.0.1:$UP; keepalive 4;" \
+        "proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    nginx_start proxy-pool $P
+    cap_start proxy-pool lo "tcp port $P or tcp port $UP"
+    curlm $U/a.txt $U/b.txt $U/c.txt $U/d.txt $U/e.txt
+    ab_run -k -n 60 -c 2 $U/small.txt
+    # stop the proxy before the capture ends: it closes its pooled connections (FIN), so
+    # the upstream hop is captured from SYN to FIN too
+    nginx_stop proxy-pool
+    cap_stop
+    nginx_stop proxy-pool-up
+    verify proxy-pool "$P $UP" "" "$STAGE/proxy-pool.nginx.log" "$STAGE/proxy-pool.upstream.nginx.log"
+    v=$(tshark -n -r "$STAGE/proxy-pool.pcap" -d tcp.port==$UP,http -Y "tcp.dstport == $UP && http.request" \
+        -T fields -e http.request.version 2>/dev/null | sort | uniq -c | tr -s ' \t\n' ' ')
+    echo "  upstream requests by version:$v" >&2
+    (($(wc -l <"$STAGE/proxy-pool.upstream.nginx.log") > 3 * $(per_conn "$STAGE/proxy-pool.upstream.nginx.log" | wc -w))) ||
+        die "proxy-pool: the upstream connections are not reused"
+}
+
+sc_haproxy-httpclose() {
+    local P=18021 NP=18121 U=http://127.0.0.1:18021 hp d=$WORK/haproxy-httpclose
+    nginx_conf haproxy-httpclose "127.0.0.1:$NP" "$STAGE/haproxy-httpclose.nginx.log" "" ""
+    nginx_start haproxy-httpclose $NP
+    mkdir -p "$d"
+    # as proxy-close, but "option httpclose" (close both sides after every response)
+    # instead of http-server-close, and the log has four more columns:
+    # %rt (haproxy's request counter) %tsc (termination state) %ac/%fc/%bc/%sc/%rc (conn
+    # counts: process, frontend, backend, server; retries)
+    cat >"$d/haproxy.cfg" <<EOC
+global
+    log stdout format raw local0
+    pidfile $d/haproxy.pid
+defaults
+    mode http
+    log global
+    option httplog
+    option httpclose
+    # ab opens one connection more than it uses and closes it unused; haproxy would
+    # answer it with a 400 and log a <BADREQ> line. Close such empty connections silently.
+    option http-ignore-probes
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+frontend fe
+    bind 127.0.0.1:$P
+    log-format "%ci %cp %fi %fp %bi %bp %si %sp %Ts.%ms %{+Q}r %ST %B %rt %tsc %ac/%fc/%bc/%sc/%rc"
+    default_backend be
+backend be
+    server nginx 127.0.0.1:$NP
+EOC
+    haproxy -c -q -f "$d/haproxy.cfg" || die "haproxy config invalid"
+    : >"$STAGE/haproxy-httpclose.haproxy.log"
+    port_free $P
+    haproxy -db -f "$d/haproxy.cfg" >"$STAGE/haproxy-httpclose.haproxy.log" 2>"$d/stderr" &
+    hp=$!
+    PIDS+=("$hp")
+    wait_listen $P
+    cap_start haproxy-httpclose lo "tcp port $P or tcp port $NP"
+    curlm $U/a.txt $U/b.txt $U/c.txt $U/d.txt $U/e.txt
+    ab_run -k -n 30 -c 2 $U/small.txt
+    cap_stop
+    kill -TERM "$hp"; wait "$hp" || true
+    untrack "$hp"
+    nginx_stop haproxy-httpclose
+    verify haproxy-httpclose "$P $NP" "" "$STAGE/haproxy-httpclose.haproxy.log" "$STAGE/haproxy-httpclose.nginx.log"
+    local cc
+    cc=$(tshark -n -r "$STAGE/haproxy-httpclose.pcap" -d tcp.port==$P,http -Y "tcp.srcport == $P && http.connection == \"close\"" 2>/dev/null | wc -l)
+    echo "  responses to the clients with Connection: close: $cc" >&2
+}
+
+sc_apache-cap() {
+    local P=18022 U=http://127.0.0.1:18022 d=$WORK/apache-cap ap m k
+    mkdir -p "$d"
+    : >"$STAGE/apache-cap.apache.log"
+    m=/usr/lib/apache2/modules
+    cat >"$d/apache2.conf" <<EOC
+ServerRoot $d
+DefaultRuntimeDir $d
+PidFile $d/apache2.pid
+Mutex file:$d default
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule mime_module $m/mod_mime.so
+User www-data
+Group www-data
+ServerName connscope
+Listen 127.0.0.1:$P
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 8
+MaxRequestWorkers 8
+KeepAlive On
+MaxKeepAliveRequests 5
+KeepAliveTimeout 2
+EnableSendfile Off
+TypesConfig /etc/mime.types
+ErrorLog $d/error.log
+LogLevel info
+LogFormat "%{c}a %{remote}p %A %{local}p %k %{%s}t.%{msec_frac}t \"%r\" %>s %B \"%{Connection}i\" \"%{Connection}o\" \"%{Keep-Alive}o\"" connscope
+CustomLog $STAGE/apache-cap.apache.log connscope
+DocumentRoot $WORK/www
+<Directory />
+    Require all granted
+</Directory>
+EOC
+    apache2 -t -f "$d/apache2.conf" 2>"$d/t.err" || { cat "$d/t.err" >&2; die "apache config invalid"; }
+    port_free $P
+    apache2 -f "$d/apache2.conf" -DFOREGROUND 2>"$d/stderr" &
+    ap=$!
+    PIDS+=("$ap")
+    wait_listen $P
+    cap_start apache-cap lo "tcp port $P"
+    ab_run -k -n 40 -c 2 $U/small.txt
+    python3 "$GEN/clients.py" stale 127.0.0.1 $P 3
+    cap_stop
+    kill -TERM "$ap"; wait "$ap" || true
+    untrack "$ap"
+    # the stale client's 3rd request went into a connection Apache had closed: in the
+    # capture, in no log
+    verify apache-cap $P unlogged=1 "$STAGE/apache-cap.apache.log"
+    k=$(awk '{print $5}' "$STAGE/apache-cap.apache.log" | sort -n | tail -1)
+    echo "  max %k: $k (requests per connection at most $((k + 1)))" >&2
+    # Apache counts MaxKeepAliveRequests in kept-alive requests, after the first one: 5 lets a
+    # connection carry 6 requests (%k 0..5); the 6th response says Connection: close
+    ((k == 5)) || die "apache-cap: expected max %k 5 (MaxKeepAliveRequests 5 = 6 requests)"
+    echo "  Keep-Alive response headers: $(tshark -n -r "$STAGE/apache-cap.pcap" -d tcp.port==$P,http \
+        -Y http.response -T fields -E aggregator='|' -e http.response.line 2>/dev/null | tr '|' '\n' |
+        sed -n 's/^Keep-Alive: \(.*\)\\r\\n$/\1/p' | sort | uniq -c | tr -s ' \t\n' ' ')" >&2
+    echo "  server idle closes (s from last byte to server FIN): $(server_idle_closes apache-cap $P)" >&2
+}
+
+sc_nginx-short-timeouts() {
+    local P=18023 U=http://127.0.0.1:18023 a=() i
+    nginx_conf nginx-short-timeouts "127.0.0.1:$P" "$STAGE/nginx-short-timeouts.nginx.log" \
+        "keepalive_timeout 1s; keepalive_requests 10;" ""
+    nginx_start nginx-short-timeouts $P
+    cap_start nginx-short-timeouts lo "tcp port $P"
+    for i in $(seq 25); do a+=("$U/small.txt?n=$i"); done
+    curlm "${a[@]}"
+    python3 "$GEN/clients.py" gaps 127.0.0.1 $P 1.5 5 /a.txt
+    cap_stop
+    nginx_stop nginx-short-timeouts
+    verify nginx-short-timeouts $P "" "$STAGE/nginx-short-timeouts.nginx.log"
+    echo "  server idle closes (s from last byte to server FIN): $(server_idle_closes nginx-short-timeouts $P)" >&2
+}
+
+sc_no-reuse-client() {
+    local P=18024 U=http://127.0.0.1:18024 i
+    nginx_conf no-reuse-client "127.0.0.1:$P" "$STAGE/no-reuse-client.nginx.log" "" ""
+    nginx_start no-reuse-client $P
+    cap_start no-reuse-client lo "tcp port $P"
+    for i in 1 2 3 4 5 6 7 8 9 10; do curlm "$U/small.txt?n=$i"; done
+    python3 "$GEN/clients.py" fresh 127.0.0.1 $P /a.txt /b.txt /c.txt /d.txt /e.txt \
+        /a.txt /b.txt /c.txt /d.txt /e.txt
+    cap_stop
+    nginx_stop no-reuse-client
+    verify no-reuse-client $P "" "$STAGE/no-reuse-client.nginx.log"
+}
+
+sc_keepalive-race() {
+    local P=18025 UP=18125 NSP=connscope-race-p NSU=connscope-race-u w n502 nerr
+    for ns in $NSP $NSU; do
+        ip netns del "$ns" 2>/dev/null || true
+        ip netns add "$ns"
+        NETNS+=("$ns")
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+        ip -n "$ns" link set lo up
+    done
+    # the upstream hop: 10.200.25.1 (proxy) <-> 10.200.25.2 (upstream), 10 ms one way
+    ip -n $NSP tuntap add dev csr-p mode tun
+    ip -n $NSU tuntap add dev csr-u mode tun
+    ip -n $NSP addr add 10.200.25.1/24 dev csr-p
+    ip -n $NSU addr add 10.200.25.2/24 dev csr-u
+    ip -n $NSP link set csr-p up
+    ip -n $NSU link set csr-u up
+    python3 "$GEN/tunwire.py" $NSP csr-p $NSU csr-u 10 "$WORK/tunwire.ready" 2>"$WORK/tunwire.err" &
+    w=$!
+    PIDS+=("$w")
+    wait_file "$WORK/tunwire.ready"
+    : >"$STAGE/keepalive-race.upstream.log"
+    port_free $UP $NSU
+    ip netns exec $NSU python3 "$GEN/race_upstream.py" 10.200.25.2 $UP 1.0 "$STAGE/keepalive-race.upstream.log" \
+        2>"$WORK/race_upstream.err" &
+    UP_PID[keepalive-race]=$!
+    PIDS+=("$!")
+    wait_listen $UP $NSU
+    proxy_conf keepalive-race "127.0.0.1:$P" "$STAGE/keepalive-race.nginx.log" \
+        "server 10.200.25.2:$UP; keepalive 8; keepalive_timeout 60s;" \
+        "proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    nginx_start keepalive-race $P $NSP
+    # both hops, seen from the proxy's namespace: lo (client) and csr-p (upstream)
+    cap_start keepalive-race any "tcp port $P or tcp port $UP" $NSP -y LINUX_SLL2
+    ip netns exec $NSP python3 "$GEN/clients.py" race 127.0.0.1 $P 80 20240101
+    nginx_stop keepalive-race
+    cap_stop
+    upstream_stop keepalive-race
+    kill -TERM "$w"; wait "$w" || true
+    untrack "$w"
+    cp "$WORK/keepalive-race/error.log" "$STAGE/keepalive-race.error.log"
+    n502=$(grep -c '" 502 ' "$STAGE/keepalive-race.nginx.log" || true)
+    nerr=$(grep -c -E 'upstream prematurely closed|Connection reset by peer|recv\(\) failed' "$STAGE/keepalive-race.error.log" || true)
+    echo "  502s in the access log: $n502; upstream failures in the error log: $nerr" >&2
+    grep -oE '\[error\] [0-9#]+: \*[0-9]+ [^,]*' "$STAGE/keepalive-race.error.log" | sed 's/^.*\*[0-9]* /    /' | sort | uniq -c >&2 || true
+    echo "  upstream closes: $(grep -c idle "$WORK/race_upstream.err") idle, $(grep -vc idle "$WORK/race_upstream.err") other" >&2
+    ((n502 >= 3)) || die "keepalive-race: only $n502 502s (want >= 3)"
+    ((nerr == n502)) || die "keepalive-race: $nerr error-log failures but $n502 502s"
+    # every failed POST was sent upstream once (tshark sees it) but the upstream never read it
+    verify keepalive-race "$P $UP" "unlogged=$n502" "$STAGE/keepalive-race.nginx.log" "$STAGE/keepalive-race.upstream.log"
 }
 
 # ================================================================ main

@@ -12,9 +12,19 @@ Every sub-command talks to one server and exits non-zero if anything is off.
     slowloris HOST PORT                GET /a.txt; then GET /b.txt with its head sent in 20 pieces
                                        0.08 s apart (1.6 s, under nginx's 2 s); close. Then a second connection that trickles
                                        a head it never finishes until the server closes it.
+    fresh     HOST PORT PATH...        a new HTTPConnection for every PATH (HTTP/1.1, no Connection
+                                       header, so the server keeps it open), closed after the response
+    gaps      HOST PORT GAP N PATH     one HTTPConnection, N GETs GAP s apart; before each reuse it
+                                       checks for the server's FIN (as urllib3 does) and reconnects
+    stale     HOST PORT GAP            2 GETs, sleep GAP s, a 3rd GET on the same connection (the
+                                       server has closed it: the request gets no answer), reconnect, 2 GETs
+    race      HOST PORT N SEED         one HTTPConnection, N POSTs, each after a seeded random sleep
+                                       of 0.94-1.02 s; prints the statuses; 502s are expected
 """
 import http.client
 import os
+import random
+import select
 import socket
 import struct
 import sys
@@ -164,6 +174,66 @@ def cmd_head304(host, port):
     get(c, "/nocontent", expect=204)
     get(c, "/b.txt", expect=200)
     c.close()
+
+
+def cmd_fresh(host, port, *paths):
+    for p in paths:
+        c = conn(host, port)
+        get(c, p, expect=200)
+        c.close()
+
+
+def cmd_gaps(host, port, gap, n, path):
+    c = conn(host, port)
+    reconnects = 0
+    for i in range(int(n)):
+        if i:
+            time.sleep(float(gap))
+            if c.sock is not None:
+                r, _, _ = select.select([c.sock], [], [], 0)
+                if r and c.sock.recv(1, socket.MSG_PEEK) == b"":
+                    print("the server closed the idle connection (FIN seen before reuse): reconnecting",
+                          file=sys.stderr)
+                    reconnects += 1
+                    c.close()
+        get(c, path, expect=200)
+    c.close()
+    print(f"gaps: {n} requests, {reconnects} reconnects", file=sys.stderr)
+
+
+def cmd_stale(host, port, gap):
+    c = conn(host, port)
+    get(c, "/a.txt", expect=200)
+    get(c, "/b.txt", expect=200)
+    time.sleep(float(gap))
+    try:
+        get(c, "/c.txt", expect=200)
+        sys.exit("stale: the idle connection still answered")
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+        print(f"stale: request on the idle connection failed: {type(e).__name__}: {e}; reconnecting",
+              file=sys.stderr)
+    c.close()
+    get(c, "/c.txt", expect=200)
+    get(c, "/d.txt", expect=200)
+    c.close()
+
+
+def cmd_race(host, port, n, seed):
+    rnd = random.Random(int(seed))
+    c = conn(host, port)
+    statuses = {}
+    for i in range(int(n)):
+        if i:
+            time.sleep(rnd.uniform(0.94, 1.02))
+        body = f"request={i + 1}\n".encode()
+        c.request("POST", "/race", body=body, headers={"Content-Type": "text/plain"})
+        r = c.getresponse()
+        r.read()
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+        if r.status not in (200, 502):
+            sys.exit(f"race: unexpected status {r.status}")
+    c.close()
+    print("race: " + " ".join(f"{k}={v}" for k, v in sorted(statuses.items())), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 
 CARGO ?= cargo
 # Debian packages: libpcap-dev to build; tshark (second opinion) and time (peak RSS) for tests;
-# nginx-light, apache2-utils (ab), curl and wrk for the live tests and make bench-live.
-DEB_PACKAGES := libpcap-dev tshark time nginx-light apache2-utils curl wrk
+# nginx-light, apache2-utils (ab), curl, wrk, tcpdump and jq for the live tests and make bench-live.
+DEB_PACKAGES := libpcap-dev tshark time nginx-light apache2-utils curl wrk tcpdump jq
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build run test lint unit fuzz bench bench-live captures clean

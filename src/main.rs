@@ -146,13 +146,15 @@ impl LiveSink {
             .unwrap_or((snap.at.0 - (self.interval * 1e9) as i64, Seen::default()));
         let s = snap.seen;
         self.last = Some((snap.at.0, s));
-        let secs = ((snap.at.0 - t0) as f64 / 1e9).max(1e-9);
+        // The last interval may be cut short (or empty) by the end of the capture.
+        let secs = ((snap.at.0 - t0) as f64 / 1e9).max(0.0);
+        let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let requests = s.requests - s0.requests;
         let first = s.first_requests - s0.first_requests;
         json::IntervalOut {
             seconds: secs,
-            new_connections_per_s: (s.opened - s0.opened) as f64 / secs,
-            requests_per_s: requests as f64 / secs,
+            new_connections_per_s: per_s(s.opened - s0.opened),
+            requests_per_s: per_s(requests),
             reuse_ratio: if requests == 0 {
                 0.0
             } else {

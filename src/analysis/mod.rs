@@ -11,6 +11,7 @@
 //! connections, TIME_WAIT per host and side, per-interval figures, and the record stream.
 
 pub mod event;
+pub mod findings;
 pub mod intervals;
 pub mod record;
 pub mod summary;
@@ -25,9 +26,9 @@ use crate::decode::{Endpoint, Skip, Via};
 use crate::flow::table::TableStats;
 use crate::flow::{CloseKind, FlowEvents};
 use crate::proto::http1::{ErrorCounts, Exchange};
-use crate::proto::Conversation;
+use crate::proto::{CloseReason, Conversation};
 use crate::time::Timestamp;
-use event::{Event, Events, ExchangeEvent, Stamped};
+use event::{ConnFacts, Event, Events, ExchangeEvent, Payload, Stamped};
 use intervals::Intervals;
 pub use record::{Conn, ConnRecord, RequestRecord, Side};
 pub use summary::{Report, ServerOut, Summary};
@@ -218,7 +219,7 @@ impl Shard {
     pub fn take_events(&mut self) -> Events {
         let next = Events {
             events: Vec::with_capacity(self.events.events.len().next_power_of_two()),
-            exchanges: Vec::with_capacity(self.events.exchanges.len().next_power_of_two()),
+            payloads: Vec::with_capacity(self.events.payloads.len().next_power_of_two()),
         };
         std::mem::replace(&mut self.events, next)
     }
@@ -250,16 +251,48 @@ impl Shard {
 
 impl FlowEvents<Conversation> for Shard {
     fn opened(&mut self, conn: &Conn) {
-        self.push(conn.id, conn.id, Event::Opened { at: conn.first_ts });
+        let client = conn.client_side();
+        let event = Event::Opened {
+            at: conn.first_ts,
+            client: conn.ends[client].ip,
+            server: conn.ends[1 - client],
+            handshake: conn.client.is_some(),
+        };
+        self.push(conn.id, conn.id, event);
     }
 
     fn reopened(&mut self, conn: &Conn, frame: u64) {
         // Counted as closed from the RST to here: the RST looked like the end until now.
-        self.push(frame, conn.id, Event::Opened { at: conn.last_ts });
+        let client = conn.client_side();
+        let event = Event::Opened {
+            at: conn.last_ts,
+            client: conn.ends[client].ip,
+            server: conn.ends[1 - client],
+            handshake: false,
+        };
+        self.push(frame, conn.id, event);
     }
 
     fn closed(&mut self, conn: &Conn, frame: u64) {
-        self.push(frame, conn.id, Event::Closed { at: conn.last_ts });
+        let client = conn.client_side();
+        let http = conn.app.http1();
+        let server_idle = match conn.first_close {
+            Some((side, CloseKind::Fin, _))
+                if side != client
+                    && http.stats.responses > 0
+                    && conn.app.close_reason(false) == CloseReason::IdleTimeout =>
+            {
+                http.last_response_end()
+            }
+            _ => None,
+        };
+        let event = Event::Closed {
+            at: conn.last_ts,
+            client: conn.ends[client].ip,
+            server: conn.ends[1 - client],
+            server_idle,
+        };
+        self.push(frame, conn.id, event);
         // The active closer enters TIME_WAIT when the close completes: first FIN, both FINs.
         if let (Some((side, CloseKind::Fin, _)), Some(t0), Some(t1)) =
             (conn.first_close, conn.fin[0], conn.fin[1])
@@ -304,7 +337,7 @@ impl FlowEvents<Conversation> for Shard {
                     agg.ttfb_new.record(us);
                 }
             }
-            self.events.exchanges.push(ev);
+            self.events.payloads.push(Payload::Exchange(ev));
             self.push(frame, id, Event::Exchange);
         }
         self.exchanges = exchanges;
@@ -313,8 +346,34 @@ impl FlowEvents<Conversation> for Shard {
     fn finished(&mut self, conn: Conn, frame: u64) {
         let rec = ConnRecord::build(&conn, self.cfg.slow_headers_ms);
         let server = conn.ends[1 - conn.client_side()];
-        self.totals.add(&rec, &conn.app.http1().stats.errors);
+        let http = conn.app.http1();
+        self.totals.add(&rec, &http.stats.errors);
         self.server(server).add(&rec);
+        let client = conn.client_side();
+        let facts = ConnFacts {
+            id: conn.id,
+            client: conn.ends[client],
+            server,
+            start: conn.first_ts,
+            end: conn.last_ts,
+            handshake: rec.handshake,
+            handshake_rtt_ms: rec.handshake_rtt_ms,
+            requests: rec.requests,
+            responses: rec.responses,
+            closed_by: rec.closed_by,
+            close: rec.close,
+            reason: rec.close_reason,
+            fin: [conn.fin[client], conn.fin[1 - client]],
+            keep_alive: http.keep_alive,
+            idle_before_close_ms: rec.idle_before_close_ms,
+            client_wanted_keep_alive: http
+                .last
+                .is_some_and(|l| !l.req_close && (l.req_minor >= 1 || l.req_keep_alive)),
+            in_flight_at_close: http.at_close.map_or(0, |a| a.in_flight),
+            last_response_end: http.last_response_end(),
+        };
+        self.events.payloads.push(Payload::Ended(facts));
+        self.push(frame, conn.id, Event::Ended);
         if self.cfg.records != Records::None {
             self.push(frame, conn.id, Event::Connection(Box::new(rec)));
         }
@@ -357,9 +416,17 @@ impl Aggregate {
             replay.time_wait.peaks_so_far()
         };
         let summary = self.totals.summary(inputs, replay.peak_open, peaks);
+        let (findings, chains) = replay.findings.report(
+            &servers,
+            &summary.time_wait_peak,
+            summary.time_wait_seconds,
+            summary.duration,
+        );
         Report {
             summary,
             servers,
+            findings,
+            chains,
             connections: Vec::new(),
         }
     }
@@ -394,6 +461,7 @@ pub struct Replay {
     pub intervals: Intervals,
     /// When the TIME_WAIT gauge is next taken.
     next_gauge: i64,
+    findings: findings::Findings,
     kept: Vec<ConnRecord>,
     kept_exchanges: FxHashMap<u64, Vec<RequestRecord>>,
 }
@@ -408,6 +476,7 @@ impl Replay {
             time_wait: TimeWait::new(cfg.time_wait_secs),
             intervals: Intervals::new(cfg.interval_secs),
             next_gauge: i64::MIN,
+            findings: findings::Findings::default(),
             kept: Vec::new(),
             kept_exchanges: FxHashMap::default(),
         }
@@ -422,22 +491,38 @@ impl Replay {
         self.time_wait.held_at(at)
     }
 
-    /// Takes the next event in capture order (with its exchange, for an
-    /// [`Event::Exchange`]); records go to `out`.
+    /// Takes the next event in capture order (with its payload, for an
+    /// [`Event::Exchange`] or an [`Event::Ended`]); records go to `out`.
     pub fn apply(
         &mut self,
         ev: Stamped,
-        exchange: Option<ExchangeEvent>,
+        payload: Option<Payload>,
         out: &mut dyn Output,
     ) -> io::Result<()> {
         match ev.event {
-            Event::Opened { at } => {
+            Event::Opened {
+                at,
+                client,
+                server,
+                handshake,
+            } => {
+                if handshake {
+                    self.findings.opened(at, client, server);
+                }
                 self.seen.opened += 1;
                 self.open += 1;
                 self.peak_open = self.peak_open.max(self.open_now());
                 self.intervals.opened(at, self.open_now());
             }
-            Event::Closed { at } => {
+            Event::Closed {
+                at,
+                client,
+                server,
+                server_idle,
+            } => {
+                if let Some(last) = server_idle {
+                    self.findings.server_idle_close(at, last, client, server);
+                }
                 self.seen.closed += 1;
                 self.open -= 1;
                 self.intervals.closed(at, self.open_now());
@@ -453,10 +538,16 @@ impl Replay {
                     self.next_gauge = at.0.saturating_add(step.max(1));
                 }
             }
+            Event::Ended => {
+                if let Some(Payload::Ended(facts)) = payload {
+                    self.findings.ended(&facts);
+                }
+            }
             Event::Exchange => {
-                let Some(ex) = exchange else {
+                let Some(Payload::Exchange(ex)) = payload else {
                     return Ok(());
                 };
+                self.findings.exchange(&ex);
                 self.seen.requests += 1;
                 self.seen.first_requests += u64::from(!ex.reused());
                 self.intervals

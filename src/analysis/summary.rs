@@ -505,5 +505,9 @@ fn is_zero(n: &u64) -> bool {
 pub struct Report {
     pub summary: Summary,
     pub servers: Vec<ServerOut>,
+    /// What is wrong with reuse and what to change, most severe first.
+    pub findings: Vec<super::findings::Finding>,
+    /// Every proxy hop seen, healthy or not.
+    pub chains: Vec<super::findings::Chain>,
     pub connections: Vec<ConnRecord>,
 }

@@ -17,6 +17,8 @@ use crate::time::Timestamp;
 
 pub struct Aggregator {
     cfg: analysis::Config,
+    /// The inputs' names, for the snapshots' summaries.
+    files: Vec<String>,
     workers: usize,
     watermark: Watermark,
     aggregate: Aggregate,
@@ -31,9 +33,10 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    pub fn new(cfg: analysis::Config, workers: usize) -> Aggregator {
+    pub fn new(cfg: analysis::Config, workers: usize, files: Vec<String>) -> Aggregator {
         Aggregator {
             cfg,
+            files,
             workers,
             watermark: Watermark::new(workers),
             aggregate: Aggregate::default(),
@@ -88,7 +91,7 @@ impl Aggregator {
                     break;
                 }
                 self.due.pop_first();
-                let snap = self.snapshot(&[], &[], at, false);
+                let snap = self.snapshot(&[], at, false);
                 if self.error.is_none() {
                     if let Err(e) = sink.snapshot(&snap) {
                         self.error = Some(e);
@@ -101,27 +104,21 @@ impl Aggregator {
     }
 
     fn release(&mut self, sink: &mut dyn Sink) {
-        while let Some((ev, exchange)) = self.watermark.release() {
+        while let Some((ev, payload)) = self.watermark.release() {
             if self.error.is_some() {
                 continue;
             }
-            if let Err(e) = self.replay.apply(ev, exchange, sink.records()) {
+            if let Err(e) = self.replay.apply(ev, payload, sink.records()) {
                 self.error = Some(e);
             }
         }
     }
 
     /// The analysis as it stands at capture time `at` (`last`: every event is in).
-    pub fn snapshot(
-        &mut self,
-        files: &[String],
-        damage: &[String],
-        at: Timestamp,
-        last: bool,
-    ) -> Snapshot {
+    pub fn snapshot(&mut self, damage: &[String], at: Timestamp, last: bool) -> Snapshot {
         let inputs = Inputs {
             cfg: self.cfg,
-            files: files.to_vec(),
+            files: self.files.clone(),
             damage: damage.to_vec(),
             frames: self.frames,
             table: self.table,
@@ -139,13 +136,9 @@ impl Aggregator {
 
     /// The final report (the last snapshot plus the records kept for one document), and the
     /// last snapshot itself.
-    pub fn finish(
-        mut self,
-        files: &[String],
-        damage: &[String],
-    ) -> (Report, Snapshot, Option<io::Error>) {
+    pub fn finish(mut self, damage: &[String]) -> (Report, Snapshot, Option<io::Error>) {
         let at = self.frames.last_ts.unwrap_or_default();
-        let snap = self.snapshot(files, damage, at, true);
+        let snap = self.snapshot(damage, at, true);
         let mut report = snap.report.clone();
         report.connections = self.replay.take_connections();
         (report, snap, self.error)

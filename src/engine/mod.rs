@@ -174,8 +174,8 @@ pub fn run(
     let (read, aggregator) = std::thread::scope(|scope| {
         let stop = &stop;
         let aggregator = {
-            let cfg = settings.analysis;
-            scope.spawn(move || Aggregator::new(cfg, workers).run(agg_rx, sink))
+            let (cfg, files) = (settings.analysis, settings.files.clone());
+            scope.spawn(move || Aggregator::new(cfg, workers, files).run(agg_rx, sink))
         };
         let mut full_tx: Vec<SyncSender<Batch>> = Vec::with_capacity(workers);
         let mut empty_rx: Vec<Receiver<Batch>> = Vec::with_capacity(workers);
@@ -217,7 +217,7 @@ pub fn run(
     read?;
     let damage = source.damage();
     let damage_lines: Vec<String> = damage.iter().map(|d| d.to_string()).collect();
-    let (report, last, write_error) = aggregator.finish(&settings.files, &damage_lines);
+    let (report, last, write_error) = aggregator.finish(&damage_lines);
     Ok(Outcome {
         report,
         last,

@@ -9,12 +9,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::analysis::event::{Event, Events, ExchangeEvent, Stamped};
+use crate::analysis::event::{Events, Payload, Stamped};
 
 /// A worker that has finished is past every frame.
 pub const DONE: u64 = u64::MAX;
 
-/// A waiting event's key (frame, connection, seq), its slot, and its exchange's slot
+/// A waiting event's key (frame, connection, seq), its slot, and its payload's slot
 /// (`usize::MAX` for none).
 type Entry = (u64, u64, u64, usize, usize);
 
@@ -23,10 +23,9 @@ pub struct Watermark {
     /// sift moves 32 bytes, not an event.
     slots: Vec<Option<Stamped>>,
     free: Vec<usize>,
-    /// The exchanges of waiting `Event::Exchange` events; such an event's `connection`
-    /// stays its key, and its slot here is kept beside the heap entry.
-    exchanges: Vec<Option<ExchangeEvent>>,
-    free_exchanges: Vec<usize>,
+    /// The payloads of waiting events that have one; the slot is kept beside the heap entry.
+    payloads: Vec<Option<Payload>>,
+    free_payloads: Vec<usize>,
     pending: BinaryHeap<Reverse<Entry>>,
     /// Per worker: every frame of its share up to this number is processed and its events
     /// are in `pending`.
@@ -38,8 +37,8 @@ impl Watermark {
         Watermark {
             slots: Vec::new(),
             free: Vec::new(),
-            exchanges: Vec::new(),
-            free_exchanges: Vec::new(),
+            payloads: Vec::new(),
+            free_payloads: Vec::new(),
             pending: BinaryHeap::new(),
             through: vec![0; workers.max(1)],
         }
@@ -48,15 +47,12 @@ impl Watermark {
     /// Worker `w` is through frame `through` (or [`DONE`]); `events` are all it produced up
     /// to there. Events and progress come together, so no event can be overtaken.
     pub fn update(&mut self, w: usize, through: u64, events: Events) {
-        let mut exchanges = events.exchanges.into_iter();
+        let mut payloads = events.payloads.into_iter();
         for e in events.events {
             let (frame, conn, seq) = e.key();
-            let ex_slot = match e.event {
-                Event::Exchange => match exchanges.next() {
-                    Some(x) => put(&mut self.exchanges, &mut self.free_exchanges, x),
-                    None => usize::MAX,
-                },
-                _ => usize::MAX,
+            let ex_slot = match e.event.has_payload().then(|| payloads.next()).flatten() {
+                Some(x) => put(&mut self.payloads, &mut self.free_payloads, x),
+                None => usize::MAX,
             };
             let slot = put(&mut self.slots, &mut self.free, e);
             self.pending
@@ -72,8 +68,8 @@ impl Watermark {
         self.through.iter().copied().min().unwrap_or(DONE)
     }
 
-    /// The next event no worker can precede any more, with its exchange.
-    pub fn release(&mut self) -> Option<(Stamped, Option<ExchangeEvent>)> {
+    /// The next event no worker can precede any more, with its payload.
+    pub fn release(&mut self) -> Option<(Stamped, Option<Payload>)> {
         let level = self.level();
         let &Reverse((frame, _, _, slot, ex_slot)) = self.pending.peek()?;
         if frame > level {
@@ -81,11 +77,11 @@ impl Watermark {
         }
         self.pending.pop();
         self.free.push(slot);
-        let exchange = self.exchanges.get_mut(ex_slot).and_then(|x| {
-            self.free_exchanges.push(ex_slot);
+        let payload = self.payloads.get_mut(ex_slot).and_then(|x| {
+            self.free_payloads.push(ex_slot);
             x.take()
         });
-        Some((self.slots[slot].take()?, exchange))
+        Some((self.slots[slot].take()?, payload))
     }
 
     /// Events waiting for a slower worker.
@@ -119,7 +115,15 @@ mod tests {
             frame,
             connection: frame,
             seq,
-            event: Event::Opened { at: Timestamp(0) },
+            event: Event::Closed {
+                at: Timestamp(0),
+                client: std::net::Ipv4Addr::LOCALHOST.into(),
+                server: crate::decode::Endpoint {
+                    ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                    port: 80,
+                },
+                server_idle: None,
+            },
         }
     }
 
@@ -132,7 +136,7 @@ mod tests {
     fn evs(v: Vec<Stamped>) -> Events {
         Events {
             events: v,
-            exchanges: Vec::new(),
+            payloads: Vec::new(),
         }
     }
 

@@ -64,11 +64,9 @@ impl<W: Write> JsonLines<W> {
         JsonLines { w, buf: Vec::new() }
     }
 
-    /// The closing `server` lines and the `summary` line.
+    /// The closing `server`, `chain` and `finding` lines and the `summary` line.
     pub fn finish(&mut self, report: &Report) -> io::Result<()> {
-        for s in &report.servers {
-            line(&mut self.w, &mut self.buf, "server", s)?;
-        }
+        self.servers(report)?;
         line(&mut self.w, &mut self.buf, "summary", &report.summary)?;
         self.w.flush()
     }
@@ -92,10 +90,16 @@ impl<W: Write> JsonLines<W> {
         self.w.flush()
     }
 
-    /// The `server` lines of a report.
+    /// The `server` lines of a report, then its `chain` and `finding` lines.
     pub fn servers(&mut self, report: &Report) -> io::Result<()> {
         for s in &report.servers {
             line(&mut self.w, &mut self.buf, "server", s)?;
+        }
+        for c in &report.chains {
+            line(&mut self.w, &mut self.buf, "chain", c)?;
+        }
+        for f in &report.findings {
+            line(&mut self.w, &mut self.buf, "finding", f)?;
         }
         Ok(())
     }

@@ -369,7 +369,70 @@ pub fn render(report: &Report, style: &Style) -> String {
             count(reqs)
         );
     }
+    chains(&mut out, report, style);
+    findings(&mut out, report, style);
     out
+}
+
+/// Proxy hops seen: requests per connection on each side.
+fn chains(out: &mut String, report: &Report, style: &Style) {
+    if report.chains.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.head("proxy hops (requests per connection)")
+    );
+    for c in &report.chains {
+        let _ = writeln!(out, "  {} -> {}", c.via, c.server);
+        let _ = writeln!(
+            out,
+            "    {} requests matched; per connection {:.2} downstream, {:.2} upstream",
+            count(c.matched_requests),
+            c.downstream_requests_per_connection,
+            c.upstream_requests_per_connection
+        );
+    }
+}
+
+/// Findings, most severe first: what, the evidence, the fix; wrapped at 80 columns.
+fn findings(out: &mut String, report: &Report, style: &Style) {
+    if report.findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.head("findings"));
+    for f in &report.findings {
+        let mut title = format!("[{}] {} {}", f.severity.name(), f.kind, f.server);
+        if let Some(via) = &f.via {
+            let _ = write!(title, " via {via}");
+        }
+        if let Some(host) = &f.host {
+            let _ = write!(title, " (host {host})");
+        }
+        let _ = writeln!(out, "{}", style.head(&title));
+        let evidence: Vec<String> = f.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        wrap(out, "  ", &evidence.join(" "));
+        wrap(out, "  fix: ", &f.fix);
+    }
+}
+
+/// Writes `text` after `first`, wrapped at 80 columns with continuation lines indented.
+fn wrap(out: &mut String, first: &str, text: &str) {
+    const WIDTH: usize = 80;
+    let mut line = String::from(first);
+    let indent = " ".repeat(first.len().min(8));
+    for word in text.split_whitespace() {
+        if line.len() + word.len() + 1 > WIDTH && line.trim().len() > first.trim().len() {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = indent.clone();
+        }
+        if !line.ends_with(' ') && !line.is_empty() && line != indent {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
 }
 
 #[cfg(test)]

@@ -32,19 +32,24 @@ fn jsonl_lines_come_in_schema_order() {
                 let _: Server = serde_json::from_value(v).unwrap();
             }
             "summary" => summary = Some(serde_json::from_value::<Summary>(v).unwrap()),
-            "request" => {}
+            "request" | "chain" | "finding" => {}
             other => panic!("unknown line type {other}"),
         }
         kinds.push(kind);
     }
-    // connection/request lines first, then server lines, then exactly one summary, last.
+    // connection/request lines first, then server lines, chain and finding lines, then
+    // exactly one summary, last.
     let first_server = kinds.iter().position(|k| k == "server").unwrap();
     assert!(kinds[..first_server]
         .iter()
         .all(|k| k == "connection" || k == "request"));
-    assert!(kinds[first_server..kinds.len() - 1]
-        .iter()
-        .all(|k| k == "server"));
+    let rank = |k: &str| {
+        ["server", "chain", "finding", "summary"]
+            .iter()
+            .position(|&x| x == k)
+    };
+    let ranks: Vec<_> = kinds[first_server..].iter().map(|k| rank(k)).collect();
+    assert!(ranks.iter().all(Option::is_some) && ranks.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(kinds.last().map(String::as_str), Some("summary"));
     let s = summary.unwrap();
     assert_eq!(s.connections, conns);

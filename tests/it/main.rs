@@ -5,6 +5,7 @@ mod checksums;
 mod churn;
 mod cli;
 mod corpus;
+mod findings;
 mod ground_truth;
 mod limits;
 mod live;

@@ -163,6 +163,11 @@ impl Session {
         !self.protocol.is_http1() && self.halves.iter().all(|h| h.state == State::Ignore)
     }
 
+    /// When the last complete response ended.
+    pub fn last_response_end(&self) -> Option<Timestamp> {
+        self.last_response_end
+    }
+
     /// The side that sent requests, once known.
     pub fn requests_side(&self) -> Option<usize> {
         self.requests_side

@@ -506,9 +506,7 @@ impl Replay {
                 server,
                 handshake,
             } => {
-                if handshake {
-                    self.findings.opened(at, client, server);
-                }
+                self.findings.opened(at, client, server, handshake);
                 self.seen.opened += 1;
                 self.open += 1;
                 self.peak_open = self.peak_open.max(self.open_now());

@@ -108,8 +108,11 @@ impl Findings {
     }
 
     /// A new connection (its SYN seen) from `client` to `server`.
-    pub fn opened(&mut self, at: Timestamp, client: IpAddr, server: Endpoint) {
-        self.servers.opened(at, client, server);
+    pub fn opened(&mut self, at: Timestamp, client: IpAddr, server: Endpoint, handshake: bool) {
+        self.proxy.server(server.ip);
+        if handshake {
+            self.servers.opened(at, client, server);
+        }
     }
 
     /// The server closed an idle connection at `at`; its last response ended at `last`.

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::{for_each_server, severity, Finding, Num, Severity};
@@ -55,6 +55,9 @@ pub struct Joiner {
     /// In arrival order, for expiry: (end, key).
     order: VecDeque<(Timestamp, (u64, IpAddr))>,
     hops: FxHashMap<(Endpoint, Endpoint), Hop>,
+    /// Addresses that serve connections: only a request from one of them can be a proxy's
+    /// upstream request.
+    server_ips: FxHashSet<IpAddr>,
 }
 
 /// One proxy hop: the proxy as its clients see it (`via`), and its upstream (`server`).
@@ -73,6 +76,11 @@ pub struct Chain {
 }
 
 impl Joiner {
+    /// A connection to `server` opened.
+    pub fn server(&mut self, server: IpAddr) {
+        self.server_ips.insert(server);
+    }
+
     pub fn exchange(&mut self, ex: &ExchangeEvent) {
         let e = &ex.exchange;
         let key = e.key.method.hash() ^ e.key.target.hash().rotate_left(17);
@@ -114,6 +122,9 @@ impl Joiner {
         }
         // As a possible upstream exchange for a later downstream one.
         self.expire(end);
+        if !self.server_ips.contains(&ex.client.ip) {
+            return;
+        }
         if self.count >= MAX_WAITING {
             self.evict_oldest();
         }

@@ -142,13 +142,6 @@ impl Observer {
         let idle = open
             .last_response_end
             .map(|end| e.request_start.millis_since(end).max(0.0));
-        if ex.reused() {
-            if let Some(ms) = idle {
-                let think = ms;
-                self.server(ex.server).think.record(think as u64);
-            }
-        }
-        let open = self.open.entry(ex.connection).or_default();
         match e.response_end.or(e.response_start) {
             Some(end) if e.status.is_some() => open.last_response_end = Some(end),
             _ => {
@@ -157,6 +150,9 @@ impl Observer {
                     open.unanswered = Some((e.request_start, idle));
                 }
             }
+        }
+        if let (true, Some(ms)) = (ex.reused(), idle) {
+            self.server(ex.server).think.record(ms as u64);
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::record::{Close, ConnRecord, Side};
 use crate::decode::Endpoint;
 use crate::proto::http1::Exchange;
-use crate::proto::CloseReason;
+use crate::proto::{CloseReason, Software};
 use crate::time::Timestamp;
 
 /// An event and its place in capture order: the frame number that caused it, then the
@@ -122,6 +122,8 @@ pub struct ConnFacts {
     /// Requests in flight when the close began.
     pub in_flight_at_close: u32,
     pub last_response_end: Option<Timestamp>,
+    /// The server software its responses named.
+    pub software: Option<Software>,
 }
 
 /// A worker's events since it last handed them over, and the payloads of those that have

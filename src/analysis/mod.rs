@@ -371,6 +371,7 @@ impl FlowEvents<Conversation> for Shard {
                 .is_some_and(|l| !l.req_close && (l.req_minor >= 1 || l.req_keep_alive)),
             in_flight_at_close: http.at_close.map_or(0, |a| a.in_flight),
             last_response_end: http.last_response_end(),
+            software: http.software,
         };
         self.events.payloads.push(Payload::Ended(facts));
         self.push(frame, conn.id, Event::Ended);

@@ -98,6 +98,22 @@ mod tests {
     }
 
     #[test]
+    fn server_software_from_its_header() {
+        use crate::proto::Software;
+        assert_eq!(
+            Software::from_header(b"nginx/1.22.1"),
+            Some(Software::Nginx)
+        );
+        assert_eq!(
+            Software::from_header(b" Apache/2.4.62 (Debian)"),
+            Some(Software::Apache)
+        );
+        assert_eq!(Software::from_header(b"HAProxy"), Some(Software::Haproxy));
+        assert_eq!(Software::from_header(b"SimpleHTTP/0.6 Python/3.11"), None);
+        assert_eq!(Software::from_header(b"ngin"), None);
+    }
+
+    #[test]
     fn request_start() {
         assert_eq!(looks_like_request_start(b"GET / HTTP/1.1"), Some(true));
         assert_eq!(looks_like_request_start(b"GE"), None);

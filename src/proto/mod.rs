@@ -48,6 +48,32 @@ impl Protocol {
     }
 }
 
+/// The server software a response names in its `Server` header, where connscope knows the
+/// settings that govern its keep-alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Software {
+    Nginx,
+    Apache,
+    Haproxy,
+}
+
+impl Software {
+    /// From a `Server` header value (`nginx/1.22.1`, `Apache/2.4.62 (Debian)`, `HAProxy`).
+    pub fn from_header(value: &[u8]) -> Option<Software> {
+        let v = value.trim_ascii_start();
+        let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+        if starts(b"nginx") || starts(b"openresty") {
+            Some(Software::Nginx)
+        } else if starts(b"apache") {
+            Some(Software::Apache)
+        } else if starts(b"haproxy") {
+            Some(Software::Haproxy)
+        } else {
+            None
+        }
+    }
+}
+
 /// What every connection's decoder is made from.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Config {

@@ -129,6 +129,12 @@ fn apache_request_cap_and_idle_timeout_match_its_log_and_config() {
     assert_eq!(cap, 6, "MaxKeepAliveRequests 5 allows 6");
     let f = only(&r, "request-cap");
     assert_eq!(ev(f, "cap") as u64, cap);
+    // Its responses say Server: Apache: the fix names Apache's directive and its value now.
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("Apache: MaxKeepAliveRequests") && fix.contains("(now 5)"),
+        "{fix}"
+    );
     assert_eq!(
         ev(f, "connections_capped") as usize,
         per.values().filter(|&&n| n == cap).count()
@@ -150,6 +156,11 @@ fn nginx_short_timeouts_give_the_cap_and_the_timeout() {
     let f = only(&r, "request-cap");
     assert_eq!(ev(f, "cap") as u64, *per.values().max().unwrap());
     assert_eq!(ev(f, "cap"), 10.0, "keepalive_requests 10");
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("nginx: keepalive_requests") && fix.contains("(now 10)"),
+        "{fix}"
+    );
     let idle = only(&r, "idle-timeout");
     assert!(
         (ev(idle, "timeout_s") - 1.0).abs() <= 0.1,

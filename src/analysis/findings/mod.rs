@@ -21,6 +21,7 @@ use super::event::{ConnFacts, ExchangeEvent};
 use super::summary::ServerOut;
 use super::timewait::HostPeak;
 use crate::decode::Endpoint;
+use crate::proto::Software;
 use crate::time::Timestamp;
 pub use proxy::Chain;
 
@@ -142,9 +143,11 @@ impl Findings {
                 .unwrap_or_default()
         };
         let mut out = Vec::new();
-        self.servers.findings(&mut out);
-        servers::time_wait_pressure(servers, time_wait, time_wait_secs, duration_secs, &mut out);
+        // A proxy may pass its upstream's Server header on: its software is not named.
         let chains = self.proxy.chains(servers);
+        let proxies: Vec<Endpoint> = chains.iter().map(|c| c.via_endpoint).collect();
+        self.servers.findings(&proxies, &mut out);
+        servers::time_wait_pressure(servers, time_wait, time_wait_secs, duration_secs, &mut out);
         proxy::stripped(&chains, &mut out);
         for f in &mut out {
             if f.hosts.is_empty() {
@@ -162,10 +165,20 @@ impl Findings {
     }
 }
 
-/// The fix for servers whose software the traffic does not name: the setting in each of the
-/// three common ones.
-pub(crate) fn for_each_server(nginx: &str, haproxy: &str, apache: &str) -> String {
-    format!("nginx: {nginx}; HAProxy: {haproxy}; Apache: {apache}.")
+/// The fix: for the server software its `Server` header names, or, where the traffic does not
+/// say, the setting in each of the three common ones.
+pub(crate) fn fix_for(
+    software: Option<Software>,
+    nginx: &str,
+    haproxy: &str,
+    apache: &str,
+) -> String {
+    match software {
+        Some(Software::Nginx) => format!("nginx: {nginx}."),
+        Some(Software::Haproxy) => format!("HAProxy: {haproxy}."),
+        Some(Software::Apache) => format!("Apache: {apache}."),
+        None => format!("nginx: {nginx}; HAProxy: {haproxy}; Apache: {apache}."),
+    }
 }
 
 /// `n` and `of` as a severity: thin evidence is `info`.

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use super::{for_each_server, severity, Finding, Num, Severity};
+use super::{fix_for, severity, Finding, Num, Severity};
 use crate::analysis::event::ExchangeEvent;
 use crate::analysis::summary::ServerOut;
 use crate::decode::Endpoint;
@@ -73,6 +73,8 @@ pub struct Chain {
     pub host_kept: u64,
     #[serde(skip)]
     examples: Vec<u64>,
+    #[serde(skip)]
+    pub(super) via_endpoint: Endpoint,
 }
 
 impl Joiner {
@@ -191,6 +193,7 @@ impl Joiner {
                 upstream_connections: h.upstream_first,
                 host_kept: h.same_host,
                 examples: h.example_upstream[..h.examples].to_vec(),
+                via_endpoint: *via,
             })
             .collect();
         v.sort_by(|a, b| a.via.cmp(&b.via).then_with(|| a.server.cmp(&b.server)));
@@ -202,7 +205,8 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// A hop whose upstream side does not reuse while its clients do.
+/// A hop whose upstream side does not reuse while its clients do. The fix is the proxy's
+/// setting; a proxy's Server header may be its upstream's, so all three are named.
 pub fn stripped(chains: &[Chain], out: &mut Vec<Finding>) {
     for c in chains {
         let down = c.downstream_requests_per_connection;
@@ -234,7 +238,8 @@ pub fn stripped(chains: &[Chain], out: &mut Vec<Finding>) {
             fix: format!(
                 "The proxy at {} opens a new upstream connection per request: {}",
                 c.via,
-                for_each_server(
+                fix_for(
+                    None,
                     "proxy_http_version 1.1; proxy_set_header Connection \"\"; and keepalive 32 in the upstream block",
                     "option http-keep-alive instead of option httpclose / http-server-close",
                     "ProxyPass ... keepalive=On (mod_proxy_http reuses by default; no SetEnv proxy-nokeepalive)"

@@ -6,13 +6,13 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::{for_each_server, severity, Finding, Num, Severity, EXAMPLES};
+use super::{fix_for, severity, Finding, Num, Severity, EXAMPLES};
 use crate::analysis::event::{ConnFacts, ExchangeEvent};
 use crate::analysis::record::{Close, Side};
 use crate::analysis::summary::{Hist, ServerOut};
 use crate::analysis::timewait::HostPeak;
 use crate::decode::Endpoint;
-use crate::proto::CloseReason;
+use crate::proto::{CloseReason, Software};
 use crate::time::Timestamp;
 
 /// `Keep-Alive: timeout=, max=` as advertised.
@@ -35,6 +35,8 @@ struct Server {
     /// Requests on connections the server ended at a request cap, by count.
     capped: BTreeMap<u64, u64>,
     cap_examples: Vec<u64>,
+    /// The software its responses named, on the connection with the highest id that did.
+    software: Option<(u64, Software)>,
     /// As advertised on the connection with the highest id that advertised it.
     advertised: Option<(u64, KeepAlive)>,
     /// Idle gaps before requests that reused a connection (ms), and pauses after which the
@@ -61,6 +63,7 @@ impl Server {
             capped: BTreeMap::new(),
             cap_examples: Vec::new(),
             advertised: None,
+            software: None,
             think: Hist::new(3),
             reconnect_pauses: Hist::new(3),
             races: 0,
@@ -173,6 +176,11 @@ impl Observer {
         s.connections += 1;
         s.requests += c.requests;
         s.reused += u64::from(c.requests >= 2);
+        if let Some(sw) = c.software {
+            if s.software.is_none_or(|(id, _)| id < c.id) {
+                s.software = Some((c.id, sw));
+            }
+        }
         if let Some(ka) = c.keep_alive {
             if s.advertised.is_none_or(|(id, _)| id < c.id) {
                 s.advertised = Some((c.id, ka));
@@ -219,11 +227,17 @@ impl Observer {
         (s.idle_closes.count() > 0).then(|| s.idle_closes.quantile(0.5).unwrap_or(0) as f64 / 1e3)
     }
 
-    pub fn findings(&self, out: &mut Vec<Finding>) {
+    /// `proxies`: servers that are proxy front ends (their Server header may be their
+    /// upstream's, so their software is not named).
+    pub fn findings(&self, proxies: &[Endpoint], out: &mut Vec<Finding>) {
         let mut servers: Vec<(&Endpoint, &Server)> = self.servers.iter().collect();
         servers.sort_by_key(|(e, _)| **e);
         for (ep, s) in servers {
             let server = ep.to_string();
+            let software = s
+                .software
+                .map(|(_, sw)| sw)
+                .filter(|_| !proxies.contains(ep));
             let timeout = Self::idle_timeout_s(s);
             let finding =
                 |kind, sev, evidence: Vec<(&'static str, Num)>, fix: String, conns: &[u64]| {
@@ -248,7 +262,8 @@ impl Observer {
                         ("connections_refused", Num::Count(s.refused)),
                         ("connections", Num::Count(s.connections)),
                     ],
-                    for_each_server(
+                    fix_for(
+                        software,
                         "set keepalive_timeout above 0 and do not add Connection: close",
                         "remove option httpclose (use option http-keep-alive)",
                         "KeepAlive On",
@@ -258,7 +273,6 @@ impl Observer {
             }
             if let Some(t) = timeout {
                 let closes = s.idle_closes.count();
-                let p50 = s.think.quantile(0.5);
                 let p95 = s.think.quantile(0.95);
                 let pause95 = s.reconnect_pauses.quantile(0.95);
                 let caused = s.reconnect_pauses.count();
@@ -288,7 +302,8 @@ impl Observer {
                             ("handshakes_caused", Num::Count(caused)),
                             ("suggested_timeout_s", Num::Measure(suggested)),
                         ],
-                        for_each_server(
+                        fix_for(
+                            software,
                             &format!("keepalive_timeout {suggested}s"),
                             &format!("timeout http-keep-alive {suggested}s"),
                             &format!("KeepAliveTimeout {suggested}"),
@@ -296,7 +311,6 @@ impl Observer {
                         &s.idle_examples,
                     ));
                 }
-                let _ = p50;
                 // Advertised timeout the closes contradict.
                 if let Some((_, (Some(adv), _))) = s.advertised {
                     let adv = f64::from(adv);
@@ -325,7 +339,8 @@ impl Observer {
                         ("connections_capped", Num::Count(n)),
                         ("handshakes_caused", Num::Count(n)),
                     ],
-                    for_each_server(
+                    fix_for(
+                        software,
                         &format!("keepalive_requests {} (now {cap})", (cap * 10).max(1000)),
                         "no per-connection request cap unless set by the backend",
                         &format!(
@@ -372,7 +387,8 @@ impl Observer {
                     format!(
                         "Make the client's (or proxy pool's) idle timeout shorter than this server's{}: {}",
                         timeout.map_or(String::new(), |t| format!(" ({t:.1} s)")),
-                        for_each_server(
+                        fix_for(
+                        software,
                             "keepalive_timeout in the upstream block below the upstream's idle timeout",
                             "timeout http-keep-alive below the server's, or http-reuse safe",
                             "KeepAliveTimeout on the upstream above the proxy's pool timeout"

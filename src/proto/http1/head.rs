@@ -38,6 +38,8 @@ pub struct Fields {
     pub chunked_last: bool,
     pub keep_alive_timeout: Option<u32>,
     pub keep_alive_max: Option<u32>,
+    /// The server software the `Server` header names, when connscope knows it.
+    pub server: Option<crate::proto::Software>,
     /// Errors seen while reading the fields; framing still follows RFC 9112's precedence.
     pub errors: Vec<HttpError>,
 }
@@ -180,6 +182,8 @@ fn read_field(f: &mut Fields, name: &str, value: &[u8]) {
         if let Some(last) = tokens(value).filter(|t| !t.is_empty()).last() {
             f.chunked_last = last.eq_ignore_ascii_case(b"chunked");
         }
+    } else if name.eq_ignore_ascii_case("server") {
+        f.server = crate::proto::Software::from_header(value);
     } else if name.eq_ignore_ascii_case("keep-alive") {
         for t in tokens(value) {
             let mut kv = t.splitn(2, |&b| b == b'=');

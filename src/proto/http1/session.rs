@@ -100,6 +100,8 @@ pub struct Session {
     pub last: Option<LastExchange>,
     /// Keep-Alive: timeout=, max= as the server last advertised them.
     pub keep_alive: Option<(Option<u32>, Option<u32>)>,
+    /// The server software its responses named.
+    pub software: Option<crate::proto::Software>,
     pub idle: IdleStats,
     pub at_close: Option<CloseContext>,
     /// The connection stopped carrying HTTP/1.x: after 101 Switching Protocols, or after a
@@ -143,6 +145,7 @@ impl Session {
             hosts: Vec::new(),
             last: None,
             keep_alive: None,
+            software: None,
             idle: IdleStats::default(),
             at_close: None,
             switched: None,
@@ -512,6 +515,9 @@ impl Session {
             self.flush_current(false);
         }
         self.stats.responses += 1;
+        if f.server.is_some() {
+            self.software = f.server;
+        }
         if f.keep_alive_timeout.is_some() || f.keep_alive_max.is_some() {
             self.keep_alive = Some((f.keep_alive_timeout, f.keep_alive_max));
         }

@@ -423,11 +423,13 @@ impl Aggregate {
             summary.time_wait_seconds,
             summary.duration,
         );
+        let costs = replay.findings.costs(&servers);
         Report {
             summary,
             servers,
             findings,
             chains,
+            costs,
             connections: Vec::new(),
         }
     }
@@ -519,9 +521,7 @@ impl Replay {
                 server,
                 server_idle,
             } => {
-                if let Some(last) = server_idle {
-                    self.findings.server_idle_close(at, last, client, server);
-                }
+                self.findings.closed(at, server_idle, client, server);
                 self.seen.closed += 1;
                 self.open -= 1;
                 self.intervals.closed(at, self.open_now());

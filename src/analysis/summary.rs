@@ -509,5 +509,7 @@ pub struct Report {
     pub findings: Vec<super::findings::Finding>,
     /// Every proxy hop seen, healthy or not.
     pub chains: Vec<super::findings::Chain>,
+    /// What connections cost per server, and the keep-alive settings the traffic asks for.
+    pub costs: super::findings::Costs,
     pub connections: Vec<ConnRecord>,
 }

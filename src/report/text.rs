@@ -370,8 +370,54 @@ pub fn render(report: &Report, style: &Style) -> String {
         );
     }
     chains(&mut out, report, style);
+    costs(&mut out, report, style);
     findings(&mut out, report, style);
     out
+}
+
+/// Handshakes that reuse would have avoided, what they cost, and the settings the traffic
+/// asks for: the five servers with the most.
+fn costs(out: &mut String, report: &Report, style: &Style) {
+    let c = &report.costs;
+    if c.handshakes_avoidable == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.head(&format!(
+            "costs: {} avoidable handshakes, {:.3} ms of round trips",
+            count(c.handshakes_avoidable),
+            c.avoidable_cost_ms
+        ))
+    );
+    for s in c
+        .servers
+        .iter()
+        .filter(|s| s.handshakes_avoidable > 0)
+        .take(5)
+    {
+        let mut line = format!(
+            "{} of {} handshakes avoidable",
+            count(s.handshakes_avoidable),
+            count(s.handshakes)
+        );
+        if let (Some(rtt), Some(ms)) = (s.handshake_rtt_ms, s.avoidable_cost_ms) {
+            let _ = write!(line, " ({ms:.3} ms at {rtt:.3} ms RTT)");
+        }
+        if let (Some(n), Some(r)) = (s.ttfb_new_ms, s.ttfb_reused_ms) {
+            let _ = write!(line, "; TTFB new {n:.2} vs reused {r:.2} ms");
+        }
+        if let Some(t) = s.recommended_idle_timeout_s {
+            let _ = write!(line, "; keep idle connections {t:.0} s");
+        }
+        let _ = write!(
+            line,
+            "; allow {} requests per connection",
+            count(s.recommended_requests_per_connection)
+        );
+        wrap(out, &format!("  {}: ", s.server), &line);
+    }
 }
 
 /// Proxy hops seen: requests per connection on each side.

@@ -172,6 +172,9 @@ fn nginx_short_timeouts_give_the_cap_and_the_timeout() {
         4.0,
         "python reconnected 4 times"
     );
+    // The clients pause 1.5 s: keep idle connections 2 s.
+    let cost = &r["costs"]["servers"][0];
+    assert_eq!(cost["recommended_idle_timeout_s"].as_f64(), Some(2.0));
 }
 
 #[test]
@@ -182,6 +185,13 @@ fn a_client_that_never_reuses_is_named() {
     assert!(per.values().all(|&n| n == 1));
     assert_eq!(ev(f, "connections") as usize, per.len());
     assert_eq!(f["host"], "127.0.0.1");
+    // Every handshake after the first was avoidable: the client never held two at once.
+    let cost = &r["costs"]["servers"][0];
+    assert_eq!(
+        cost["handshakes_avoidable"].as_u64(),
+        Some(per.len() as u64 - 1)
+    );
+    assert!(cost["avoidable_cost_ms"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

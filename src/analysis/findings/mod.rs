@@ -24,6 +24,7 @@ use crate::decode::Endpoint;
 use crate::proto::Software;
 use crate::time::Timestamp;
 pub use proxy::Chain;
+pub use servers::{Costs, ServerCost};
 
 /// Below this many occurrences a finding's evidence is thin: it is reported as `info`.
 pub const MIN_OCCURRENCES: u64 = 5;
@@ -108,23 +109,27 @@ impl Findings {
         self.servers.ended(c);
     }
 
-    /// A new connection (its SYN seen) from `client` to `server`.
+    /// A connection from `client` to `server` opened (`handshake`: its SYN was seen).
     pub fn opened(&mut self, at: Timestamp, client: IpAddr, server: Endpoint, handshake: bool) {
         self.proxy.server(server.ip);
-        if handshake {
-            self.servers.opened(at, client, server);
-        }
+        self.servers.opened(at, client, server, handshake);
     }
 
-    /// The server closed an idle connection at `at`; its last response ended at `last`.
-    pub fn server_idle_close(
+    /// A connection closed at `at`; `server_idle`: the server closed it while idle, and its
+    /// last response ended then.
+    pub fn closed(
         &mut self,
         at: Timestamp,
-        last: Timestamp,
+        server_idle: Option<Timestamp>,
         client: IpAddr,
         server: Endpoint,
     ) {
-        self.servers.server_idle_close(at, last, client, server);
+        self.servers.closed(at, server_idle, client, server);
+    }
+
+    /// What each server's connections cost, and the keep-alive settings the traffic asks for.
+    pub fn costs(&self, servers: &[ServerOut]) -> Costs {
+        self.servers.costs(servers)
     }
 
     /// The findings, most severe first (then by kind and server), and every proxy hop seen.

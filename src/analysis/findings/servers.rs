@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 
 use super::{fix_for, severity, Finding, Num, Severity, EXAMPLES};
 use crate::analysis::event::{ConnFacts, ExchangeEvent};
@@ -45,6 +46,12 @@ struct Server {
     reconnect_pauses: Hist,
     /// Requests that met a server's close: sent after its FIN, or unanswered when it closed.
     races: u64,
+    /// Handshakes perfect reuse would have avoided (see `Observer::opened`).
+    avoidable: u64,
+    /// Handshake round trips (µs).
+    rtt: Hist,
+    /// Most requests one connection carried.
+    most_requests: u64,
     race_times: Vec<f64>,
     race_idle: Hist,
     race_examples: Vec<u64>,
@@ -67,6 +74,9 @@ impl Server {
             think: Hist::new(3),
             reconnect_pauses: Hist::new(3),
             races: 0,
+            avoidable: 0,
+            rtt: Hist::new(2),
+            most_requests: 0,
             race_times: Vec::new(),
             race_idle: Hist::new(3),
             race_examples: Vec::new(),
@@ -84,6 +94,9 @@ struct Pair {
     /// The end of the last connection the server closed while idle: (its last response's
     /// end, its end).
     idle_closed: Option<(Timestamp, Timestamp)>,
+    /// Connections of the pair open now, and whether one was seen before.
+    open: u64,
+    seen: bool,
 }
 
 /// An open connection's state, kept until it ends.
@@ -117,26 +130,41 @@ impl Observer {
 
     /// A new connection: if the server had closed this client's idle connection, the client
     /// came back after a pause and paid a handshake for it.
-    pub fn opened(&mut self, at: Timestamp, client: IpAddr, server: Endpoint) {
-        let Some(pair) = self.pairs.get_mut(&(client, server)) else {
-            return;
-        };
-        if let Some((last_response, closed)) = pair.idle_closed.take() {
-            if at >= closed {
-                let ms = at.millis_since(last_response).max(0.0);
-                self.server(server).reconnect_pauses.record(ms as u64);
+    ///
+    /// Also: a handshake that perfect reuse would have avoided is one a client paid while it
+    /// had no other connection to the server open, having had one before.
+    pub fn opened(&mut self, at: Timestamp, client: IpAddr, server: Endpoint, handshake: bool) {
+        let pair = self.pairs.entry((client, server)).or_default();
+        let avoidable = handshake && pair.open == 0 && pair.seen;
+        pair.open += 1;
+        pair.seen = true;
+        let reconnect = match pair.idle_closed.take() {
+            Some((last_response, closed)) if handshake && at >= closed => {
+                Some(at.millis_since(last_response).max(0.0))
             }
+            _ => None,
+        };
+        let s = self.server(server);
+        s.avoidable += u64::from(avoidable);
+        if let Some(ms) = reconnect {
+            s.reconnect_pauses.record(ms as u64);
         }
     }
 
-    pub fn server_idle_close(
+    /// A connection closed at `at`; `server_idle`: the server closed it while idle, and its
+    /// last response ended then.
+    pub fn closed(
         &mut self,
         at: Timestamp,
-        last: Timestamp,
+        server_idle: Option<Timestamp>,
         client: IpAddr,
         server: Endpoint,
     ) {
-        self.pairs.entry((client, server)).or_default().idle_closed = Some((last, at));
+        let pair = self.pairs.entry((client, server)).or_default();
+        pair.open = pair.open.saturating_sub(1);
+        if let Some(last) = server_idle {
+            pair.idle_closed = Some((last, at));
+        }
     }
 
     pub fn exchange(&mut self, ex: &ExchangeEvent) {
@@ -176,6 +204,10 @@ impl Observer {
         s.connections += 1;
         s.requests += c.requests;
         s.reused += u64::from(c.requests >= 2);
+        s.most_requests = s.most_requests.max(c.requests);
+        if let Some(ms) = c.handshake_rtt_ms {
+            s.rtt.record((ms * 1000.0).max(0.0) as u64);
+        }
         if let Some(sw) = c.software {
             if s.software.is_none_or(|(id, _)| id < c.id) {
                 s.software = Some((c.id, sw));
@@ -514,5 +546,76 @@ pub fn time_wait_pressure(
                 times: Vec::new(),
             });
         }
+    }
+}
+
+/// What one server's connections cost, and what the traffic asks of its keep-alive.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerCost {
+    pub server: String,
+    pub handshakes: u64,
+    /// Handshakes a client paid with no other connection to the server open, having had one
+    /// before: keeping the earlier one open would have avoided them.
+    pub handshakes_avoidable: u64,
+    /// Median handshake round trip, and what the avoidable handshakes cost at it.
+    pub handshake_rtt_ms: Option<f64>,
+    pub avoidable_cost_ms: Option<f64>,
+    /// Median time to first byte of a connection's first request and of reused ones.
+    pub ttfb_new_ms: Option<f64>,
+    pub ttfb_reused_ms: Option<f64>,
+    /// The idle timeout the clients' pauses ask for: 1.2 x their p95 (reused gaps and
+    /// pauses before reconnecting), rounded up; none when no pause was seen.
+    pub recommended_idle_timeout_s: Option<f64>,
+    /// Requests one connection should be allowed: 10 x the most seen, at least 1,000.
+    pub recommended_requests_per_connection: u64,
+}
+
+/// Per server (most avoidable handshakes first) and in total.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Costs {
+    pub handshakes_avoidable: u64,
+    pub avoidable_cost_ms: f64,
+    pub servers: Vec<ServerCost>,
+}
+
+impl Observer {
+    pub fn costs(&self, servers: &[ServerOut]) -> Costs {
+        let mut out = Costs::default();
+        let by_name: FxHashMap<String, &Server> = self
+            .servers
+            .iter()
+            .map(|(e, s)| (e.to_string(), s))
+            .collect();
+        for s in servers.iter().filter(|s| s.requests > 0) {
+            let Some(&o) = by_name.get(&s.server) else {
+                continue;
+            };
+            let rtt = o.rtt.quantile(0.5).map(|us| us as f64 / 1e3);
+            let cost = rtt.map(|r| round3(r * o.avoidable as f64));
+            let pause = o
+                .think
+                .quantile(0.95)
+                .max(o.reconnect_pauses.quantile(0.95));
+            out.handshakes_avoidable += o.avoidable;
+            out.avoidable_cost_ms += cost.unwrap_or(0.0);
+            out.servers.push(ServerCost {
+                server: s.server.clone(),
+                handshakes: s.handshakes,
+                handshakes_avoidable: o.avoidable,
+                handshake_rtt_ms: rtt.map(round3),
+                avoidable_cost_ms: cost,
+                ttfb_new_ms: s.ttfb_ms.new.map(|t| t.p50),
+                ttfb_reused_ms: s.ttfb_ms.reused.map(|t| t.p50),
+                recommended_idle_timeout_s: pause.map(|ms| (ms as f64 / 1e3 * 1.2).ceil().max(1.0)),
+                recommended_requests_per_connection: (o.most_requests * 10).max(1000),
+            });
+        }
+        out.avoidable_cost_ms = round3(out.avoidable_cost_ms);
+        out.servers.sort_by(|a, b| {
+            b.handshakes_avoidable
+                .cmp(&a.handshakes_avoidable)
+                .then_with(|| a.server.cmp(&b.server))
+        });
+        out
     }
 }

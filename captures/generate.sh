@@ -15,7 +15,8 @@ OUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GEN=$OUT/gen
 ALL_SCENARIOS=(keepalive conn-close http10 pipelining chunked large idle-timeout
     request-cap midstream ipv6 vlan sll sll2 proxy-close head-304-204 expect-100 rst slowloris
-    proxy-default proxy-pool haproxy-httpclose apache-cap nginx-short-timeouts no-reuse-client keepalive-race)
+    proxy-default proxy-pool haproxy-httpclose apache-cap nginx-short-timeouts no-reuse-client keepalive-race
+    nginx-advertised time-wait)
 
 [[ $(id -u) -eq 0 ]] || { echo "generate.sh: must run as root" >&2; exit 1; }
 missing=()
@@ -650,7 +651,7 @@ sc_rst() {
 
 # ---------------------------------------------------------------- findings scenarios
 # Each one loses (or keeps) connection reuse for one reason connscope should name.
-# Ports: fronts 18019-18025, their upstreams 18119-18125.
+# Ports: fronts 18019-18027, their upstreams 18119-18125.
 
 # proxy_conf ID LISTEN LOGFILE UPSTREAM_BLOCK LOCATION_EXTRA: an nginx reverse proxy
 # whose "location /" passes everything to "upstream backend"
@@ -668,6 +669,14 @@ server_idle_closes() {
             $5 == 1 && $3 != P {cfin[$1] = 1}
             $5 == 1 && $3 == P && !cfin[$1] && !done[$1]++ && ($1 in last) {printf "%s%.3f", (n++ ? " " : ""), $2 - last[$1]}
             END {print ""}'
+}
+
+# first_closers NAME PORT: "server=N client=M": for how many connections the server's
+# (source port PORT) or the client's FIN came first
+first_closers() {
+    tshark -n -r "$STAGE/$1.pcap" -Y "tcp.port == $2 && tcp.flags.fin == 1" -T fields -e tcp.stream \
+        -e tcp.srcport 2>/dev/null |
+        awk -v P="$2" '!seen[$1]++ {if ($2 == P) s++; else c++} END {printf "server=%d client=%d\n", s, c}'
 }
 
 sc_proxy-default() {
@@ -904,6 +913,56 @@ sc_keepalive-race() {
     ((nerr == n502)) || die "keepalive-race: $nerr error-log failures but $n502 502s"
     # every failed POST was sent upstream once (tshark sees it) but the upstream never read it
     verify keepalive-race "$P $UP" "unlogged=$n502" "$STAGE/keepalive-race.nginx.log" "$STAGE/keepalive-race.upstream.log"
+}
+
+sc_nginx-advertised() {
+    local P=18026 U=http://127.0.0.1:18026 idle n ka
+    # keepalive_timeout TIMEOUT HEADER: nginx closes idle connections after 1 s but tells
+    # keep-alive clients "Keep-Alive: timeout=5"
+    nginx_conf nginx-advertised "127.0.0.1:$P" "$STAGE/nginx-advertised.nginx.log" "keepalive_timeout 1s 5s;" ""
+    nginx_start nginx-advertised $P
+    cap_start nginx-advertised lo "tcp port $P"
+    ab_run -k -n 20 -c 1 $U/small.txt
+    python3 "$GEN/clients.py" advertised 127.0.0.1 $P 8 20240101 5 /a.txt /b.txt /c.txt /d.txt
+    ab_run -k -n 20 -c 1 $U/small.txt
+    cap_stop
+    nginx_stop nginx-advertised
+    verify nginx-advertised $P "" "$STAGE/nginx-advertised.nginx.log"
+    ka=$(tshark -n -r "$STAGE/nginx-advertised.pcap" -d tcp.port==$P,http -Y http.response -T fields \
+        -E aggregator='|' -e http.response.line 2>/dev/null | tr '|' '\n' |
+        sed -n 's/^Keep-Alive: \(.*\)\\r\\n$/\1/p' | sort | uniq -c | tr -s ' \t\n' ' ')
+    echo "  Keep-Alive response headers:$ka" >&2
+    # every request asked for keep-alive, so every response advertises timeout=5
+    [[ $ka == " $(wc -l <"$STAGE/nginx-advertised.nginx.log") timeout=5 " ]] ||
+        die "nginx-advertised: expected every response to carry Keep-Alive: timeout=5"
+    idle=$(server_idle_closes nginx-advertised $P)
+    echo "  server idle closes (s from last byte to server FIN): $idle" >&2
+    echo "  first FIN: $(first_closers nginx-advertised $P)" >&2
+    n=$(awk '{for (i = 1; i <= NF; i++) if ($i >= 0.9 && $i <= 1.2) k++} END {print k + 0}' <<<"$idle")
+    ((n >= 6)) || die "nginx-advertised: only $n server idle closes of about 1 s (want >= 6)"
+}
+
+sc_time-wait() {
+    local P=18027 U=http://127.0.0.1:18027 i tw size
+    nginx_conf time-wait "127.0.0.1:$P" "$STAGE/time-wait.nginx.log" "" ""
+    nginx_start time-wait $P
+    cap_start time-wait lo "tcp port $P"
+    # 1500 connections of one HTTP/1.0 request each (no keep-alive), 5 rounds 2 s apart
+    for i in 1 2 3 4 5; do
+        ((i == 1)) || sleep 2
+        ab_run -n 300 -c 4 $U/small.txt
+    done
+    # the kernel's own count: sockets on the server port in TIME_WAIT right after the clients
+    tw=$(ss -Htan state time-wait "( sport = :$P )" | wc -l)
+    cap_stop
+    nginx_stop time-wait
+    verify time-wait $P "" "$STAGE/time-wait.nginx.log"
+    echo "  sockets in TIME_WAIT on port $P after the last round (ss): $tw" >&2
+    echo "  first FIN: $(first_closers time-wait $P)" >&2
+    [[ $(per_conn "$STAGE/time-wait.nginx.log" | tr ' ' '\n' | grep -vc '=1$') == 0 ]] ||
+        die "time-wait: a connection carried more than one request"
+    size=$(stat -c %s "$STAGE/time-wait.pcap")
+    ((size < 4000000)) || die "time-wait: the capture is $size bytes (want < 4 MB)"
 }
 
 # ================================================================ main

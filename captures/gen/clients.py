@@ -20,6 +20,12 @@ Every sub-command talks to one server and exits non-zero if anything is off.
                                        server has closed it: the request gets no answer), reconnect, 2 GETs
     race      HOST PORT N SEED         one HTTPConnection, N POSTs, each after a seeded random sleep
                                        of 0.94-1.02 s; prints the statuses; 502s are expected
+    advertised HOST PORT N SEED TIMEOUT PATH...
+                                       N connections, one after another: 1-4 HTTP/1.0 GETs with
+                                       Connection: keep-alive (seeded), each response must say
+                                       Connection: keep-alive and Keep-Alive: timeout=TIMEOUT; then
+                                       1.5-2.0 s idle (seeded) on the open connection, in which the
+                                       server must close it (EOF); then close
 """
 import http.client
 import os
@@ -234,6 +240,57 @@ def cmd_race(host, port, n, seed):
             sys.exit(f"race: unexpected status {r.status}")
     c.close()
     print("race: " + " ".join(f"{k}={v}" for k, v in sorted(statuses.items())), file=sys.stderr)
+
+
+def read_response(s):
+    """One Content-Length framed response on a non-pipelined socket: (status, {header: value})."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            sys.exit("EOF before a response head")
+        buf += d
+    i = buf.index(b"\r\n\r\n")
+    lines = buf[:i].decode("latin-1").split("\r\n")
+    headers = {}
+    for h in lines[1:]:
+        k, _, v = h.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    need = i + 4 + int(headers.get("content-length", "0"))
+    while len(buf) < need:
+        d = s.recv(65536)
+        if not d:
+            sys.exit("EOF inside a body")
+        buf += d
+    if len(buf) != need:
+        sys.exit("more bytes than one response")
+    return int(lines[0].split()[1]), headers
+
+
+def cmd_advertised(host, port, n, seed, timeout, *paths):
+    rnd = random.Random(int(seed))
+    want = f"timeout={timeout}"
+    for i in range(int(n)):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        k = rnd.randint(1, 4)
+        for j in range(k):
+            p = paths[(i + j) % len(paths)]
+            s.sendall(f"GET {p} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: connscope-advertised\r\n"
+                      "Connection: keep-alive\r\n\r\n".encode())
+            status, h = read_response(s)
+            if status != 200 or h.get("connection", "").lower() != "keep-alive" or h.get("keep-alive") != want:
+                sys.exit(f"advertised: GET {p} -> {status}, Connection: {h.get('connection')}, "
+                         f"Keep-Alive: {h.get('keep-alive')} (wanted 200, keep-alive, {want})")
+        idle = rnd.uniform(1.5, 2.0)
+        t0 = time.monotonic()
+        r, _, _ = select.select([s], [], [], idle)
+        fin = time.monotonic() - t0
+        if not r or s.recv(1, socket.MSG_PEEK) != b"":
+            sys.exit(f"advertised: connection {i + 1}: no server close within {idle:.2f} s idle")
+        time.sleep(max(0.0, idle - fin))
+        s.close()
+        print(f"advertised: conn {i + 1}: {k} requests, Keep-Alive: {want}, server FIN after "
+              f"{fin:.3f} s idle, client closed after {idle:.2f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::watermark::{Watermark, DONE};
 use super::{Sink, Snapshot, ToAggregator};
+use crate::analysis::event::Events;
 use crate::analysis::{self, Aggregate, FrameStats, Inputs, Replay, Report};
 use crate::capture::CaptureStats;
 use crate::flow::table::TableStats;
@@ -50,8 +51,13 @@ impl Aggregator {
     }
 
     /// Takes messages until every worker and the reader are done; records and snapshots go
-    /// to `sink`.
-    pub fn run(mut self, rx: Receiver<ToAggregator>, sink: &mut dyn Sink) -> Aggregator {
+    /// to `sink`. Each worker's emptied event buffers go back to it on `recycle`.
+    pub fn run(
+        mut self,
+        rx: Receiver<ToAggregator>,
+        recycle: Vec<SyncSender<Events>>,
+        sink: &mut dyn Sink,
+    ) -> Aggregator {
         for msg in rx {
             match msg {
                 ToAggregator::Progress {
@@ -61,7 +67,12 @@ impl Aggregator {
                     delta,
                     publish,
                 } => {
-                    self.watermark.update(worker, through, events);
+                    let mut events = events;
+                    self.watermark.update(worker, through, &mut events);
+                    if let Some(tx) = recycle.get(worker) {
+                        // A worker with enough buffers already lets this one go.
+                        let _ = tx.try_send(events);
+                    }
                     if let Some(d) = delta {
                         self.aggregate.add(d);
                     }
@@ -75,7 +86,8 @@ impl Aggregator {
                     delta,
                     table,
                 } => {
-                    self.watermark.update(worker, DONE, events);
+                    let mut events = events;
+                    self.watermark.update(worker, DONE, &mut events);
                     self.aggregate.add(delta);
                     self.table.merge(&table);
                 }

@@ -153,8 +153,10 @@ const SYNC_BYTES: usize = 8 << 20;
 const HANDOVER_EVERY_SYNCS: u64 = 64;
 /// Batches per worker in flight (full, being processed, or waiting for reuse).
 const BATCHES_PER_WORKER: usize = 8;
+/// Emptied event buffers waiting to go back to each worker.
+const RECYCLED_EVENTS: usize = AGGREGATOR_QUEUE + 2;
 /// Messages to the aggregator in flight.
-const AGGREGATOR_QUEUE: usize = 8;
+const AGGREGATOR_QUEUE: usize = 4;
 
 /// Runs the analysis over `source` to its end. Records go to `sink` in capture order, and
 /// snapshots every `settings.publish_every` of capture time.
@@ -173,13 +175,20 @@ pub fn run(
     let (agg_tx, agg_rx) = sync_channel::<ToAggregator>(AGGREGATOR_QUEUE);
     let (read, aggregator) = std::thread::scope(|scope| {
         let stop = &stop;
+        let mut recycle = Vec::with_capacity(workers);
+        let mut recycled = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = sync_channel::<Events>(RECYCLED_EVENTS);
+            recycle.push(tx);
+            recycled.push(rx);
+        }
         let aggregator = {
             let (cfg, files) = (settings.analysis, settings.files.clone());
-            scope.spawn(move || Aggregator::new(cfg, workers, files).run(agg_rx, sink))
+            scope.spawn(move || Aggregator::new(cfg, workers, files).run(agg_rx, recycle, sink))
         };
         let mut full_tx: Vec<SyncSender<Batch>> = Vec::with_capacity(workers);
         let mut empty_rx: Vec<Receiver<Batch>> = Vec::with_capacity(workers);
-        for index in 0..workers {
+        for (index, recycled) in recycled.into_iter().enumerate() {
             let (ftx, frx) = sync_channel::<Batch>(BATCHES_PER_WORKER);
             let (etx, erx) = sync_channel::<Batch>(BATCHES_PER_WORKER);
             full_tx.push(ftx);
@@ -191,7 +200,7 @@ pub fn run(
                 limits,
             };
             let agg_tx = agg_tx.clone();
-            scope.spawn(move || worker.run(frx, etx, agg_tx, stop));
+            scope.spawn(move || worker.run(frx, etx, agg_tx, recycled, stop));
         }
         let mut reader = Reader {
             workers,

@@ -46,9 +46,10 @@ impl Watermark {
 
     /// Worker `w` is through frame `through` (or [`DONE`]); `events` are all it produced up
     /// to there. Events and progress come together, so no event can be overtaken.
-    pub fn update(&mut self, w: usize, through: u64, events: Events) {
-        let mut payloads = events.payloads.into_iter();
-        for e in events.events {
+    /// `events` is left empty, its buffers kept for reuse.
+    pub fn update(&mut self, w: usize, through: u64, events: &mut Events) {
+        let mut payloads = events.payloads.drain(..);
+        for e in events.events.drain(..) {
             let (frame, conn, seq) = e.key();
             let ex_slot = match e.event.has_payload().then(|| payloads.next()).flatten() {
                 Some(x) => put(&mut self.payloads, &mut self.free_payloads, x),
@@ -143,12 +144,12 @@ mod tests {
     #[test]
     fn release_waits_for_the_slowest_worker_and_follows_capture_order() {
         let mut w = Watermark::new(2);
-        w.update(0, 9, evs(vec![ev(1, 1), ev(9, 2)]));
+        w.update(0, 9, &mut evs(vec![ev(1, 1), ev(9, 2)]));
         // Worker 1 has not reported: nothing is released, its earlier events may come.
         assert_eq!(drain(&mut w), Vec::<u64>::new());
-        w.update(1, 5, evs(vec![ev(3, 1), ev(5, 2)]));
+        w.update(1, 5, &mut evs(vec![ev(3, 1), ev(5, 2)]));
         assert_eq!(drain(&mut w), vec![1, 3, 5]);
-        w.update(1, DONE, evs(vec![ev(8, 3)]));
+        w.update(1, DONE, &mut evs(vec![ev(8, 3)]));
         assert_eq!(drain(&mut w), vec![8, 9]);
         assert_eq!(w.waiting(), 0);
     }

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::batch::Batch;
 use super::ToAggregator;
+use crate::analysis::event::Events;
 use crate::analysis::{self, Shard};
 use crate::flow::{FlowTable, Limits};
 use crate::proto::{self, Conversation};
@@ -26,8 +27,10 @@ impl Worker {
         batches: Receiver<Batch>,
         empty: SyncSender<Batch>,
         out: SyncSender<ToAggregator>,
+        recycled: Receiver<Events>,
         stop: &AtomicBool,
     ) {
+        let fresh = || recycled.try_recv().unwrap_or_default();
         let w = self.index;
         let mut shard = Shard::new(self.analysis);
         let mut table: FlowTable<Conversation> = FlowTable::new(self.limits, self.proto);
@@ -51,7 +54,7 @@ impl Worker {
             let msg = ToAggregator::Progress {
                 worker: w,
                 through,
-                events: shard.take_events(),
+                events: shard.take_events(fresh()),
                 delta,
                 publish: batch.publish,
             };
@@ -69,7 +72,7 @@ impl Worker {
         table.finish_all(&mut shard);
         let _ = out.send(ToAggregator::Done {
             worker: w,
-            events: shard.take_events(),
+            events: shard.take_events(Events::default()),
             delta: shard.take_delta(),
             table: table.stats,
         });

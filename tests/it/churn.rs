@@ -340,8 +340,14 @@ fn memory_is_bounded_by_concurrent_state() {
             report.contains(&format!("client 0, server {} (held 60 s)", count(n))),
             "TIME_WAIT: {report}"
         );
-        // A connection closes every millisecond and holds TIME_WAIT for 60 s.
+        // A connection closes every millisecond and holds TIME_WAIT for 60 s: the server
+        // closes first, so it holds them: a critical TIME_WAIT finding for its address.
         assert!(report.contains("peak 60,000 at once"), "{report}");
+        assert!(
+            report.contains("[critical] time-wait-pressure 10.0.0.1:80 (host 10.0.0.1)")
+                && report.contains("peak=60000"),
+            "{report}"
+        );
         std::fs::remove_file(&path).unwrap();
         measured.push(rss);
     }

@@ -232,3 +232,35 @@ fn healthy_captures_raise_no_warning() {
         }
     }
 }
+
+#[test]
+fn an_advertised_timeout_the_server_does_not_keep_is_named() {
+    // keepalive_timeout 1s 5s: nginx advertises Keep-Alive: timeout=5 and closes after 1 s.
+    let r = analyze("nginx-advertised.pcap");
+    let f = only(&r, "advertised-mismatch");
+    assert_eq!(ev(f, "advertised_timeout_s"), 5.0);
+    assert!((ev(f, "timeout_s") - 1.0).abs() <= 0.1);
+    // The python client's connections, each left idle until nginx closed it.
+    let per = nginx_per_connection("nginx-advertised.nginx.log");
+    assert_eq!(ev(f, "closes") as usize, per.len() - 2, "all but ab's two");
+}
+
+#[test]
+fn a_server_that_closes_first_holds_time_wait() {
+    let r = analyze("time-wait.pcap");
+    let per = nginx_per_connection("time-wait.nginx.log");
+    assert!(per.values().all(|&n| n == 1) && per.len() == 1500);
+    let f = findings(&r, "time-wait-pressure");
+    let host = f
+        .iter()
+        .find(|f| f["host"] == "127.0.0.1")
+        .expect("host finding");
+    // Every connection closed within 10 s, all inside the 60 s hold: nginx's 1,500 plus
+    // the connections ab opened and closed unused.
+    assert!(ev(host, "peak") as usize >= per.len(), "{host:#}");
+    let server = f
+        .iter()
+        .find(|f| f["host"].is_null())
+        .expect("server finding");
+    assert_eq!(ev(server, "server_closes_first") as usize, per.len());
+}

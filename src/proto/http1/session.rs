@@ -92,7 +92,9 @@ pub struct Session {
     pub protocol: Protocol,
     pending: VecDeque<Pending>,
     /// The response being read: head parsed, body not yet ended.
-    current: Option<Exchange>,
+    /// Boxed: a connection is kept per flow in the table, and this is the largest part of it
+    /// (an exchange carries its request key inline); the box lives for one response.
+    current: Option<Box<Exchange>>,
     /// Exchanges completed since the caller last drained them.
     pub out: Vec<Exchange>,
     pub stats: SessionStats,
@@ -299,7 +301,7 @@ impl Session {
         }
         if let Some(mut ex) = self.current.take() {
             ex.complete = false;
-            self.out.push(ex);
+            self.out.push(*ex);
         }
         while let Some(p) = self.pending.pop_front() {
             self.stats.unanswered += 1;
@@ -593,7 +595,7 @@ impl Session {
             }
         };
         self.last = Some(last);
-        self.current = ex;
+        self.current = ex.map(Box::new);
         match body {
             Some(b) => self.set_state(side, State::Body(b)),
             None => self.body_done(side, ts),
@@ -612,7 +614,7 @@ impl Session {
             if let Some(mut ex) = self.current.take() {
                 ex.response_end = Some(ts);
                 ex.complete = true;
-                self.out.push(ex);
+                self.out.push(*ex);
             }
             self.last_response_end = Some(ts);
         }
@@ -622,7 +624,7 @@ impl Session {
     fn flush_current(&mut self, complete: bool) {
         if let Some(mut ex) = self.current.take() {
             ex.complete = complete;
-            self.out.push(ex);
+            self.out.push(*ex);
         }
     }
 

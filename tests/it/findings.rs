@@ -264,3 +264,26 @@ fn a_server_that_closes_first_holds_time_wait() {
         .expect("server finding");
     assert_eq!(ev(server, "server_closes_first") as usize, per.len());
 }
+
+#[test]
+fn haproxy_http_server_close_strips_keep_alive_on_its_upstream_hop() {
+    // proxy-close: haproxy `option http-server-close` keeps its clients alive and opens one
+    // upstream connection per request (nginx's log: 35 connections of 1).
+    let r = analyze("proxy-close.pcap");
+    let f = only(&r, "keepalive-stripped");
+    let upstream = nginx_per_connection("proxy-close.nginx.log");
+    assert!(upstream.values().all(|&n| n == 1) && upstream.len() == 35);
+    assert_eq!(f["server"], endpoint("proxy-close.nginx.log"));
+    assert_eq!(f["via"], "127.0.0.1:18014");
+    assert_eq!(ev(f, "upstream_requests_per_connection"), 1.0);
+    let matched = ev(f, "matched_requests") as usize;
+    assert!(matched <= upstream.len() && matched * 10 >= upstream.len() * 9);
+    // Client side, from haproxy's log: 35 requests on 5 connections.
+    let haproxy = log("proxy-close.haproxy.log");
+    let ports: std::collections::BTreeSet<&str> = haproxy
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    let down = haproxy.lines().count() as f64 / ports.len() as f64;
+    assert!((ev(f, "downstream_requests_per_connection") - down).abs() < 0.01);
+}

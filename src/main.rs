@@ -30,6 +30,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The text report, in colour only on a terminal and without NO_COLOR.
+fn write_text(mut w: impl Write, report: &connscope::analysis::Report) -> io::Result<()> {
+    let style = text::Style {
+        color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    w.write_all(text::render(report, &style).as_bytes())?;
+    w.flush()
+}
+
+/// The input could not be read: say why; exit 1 for I/O, 2 for anything else.
+fn capture_failed(e: CaptureError) -> ExitCode {
+    eprintln!("connscope: {e}");
+    ExitCode::from(match e {
+        CaptureError::Io { .. } => EXIT_IO,
+        _ => EXIT_USAGE,
+    })
+}
+
 pub(crate) fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
@@ -92,11 +110,7 @@ fn analyze(args: &AnalyzeArgs) -> ExitCode {
             let r = if args.format == Format::Json {
                 json::document(&mut w, &o.report)
             } else {
-                let style = text::Style {
-                    color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                };
-                w.write_all(text::render(&o.report, &style).as_bytes())
-                    .and_then(|_| w.flush())
+                write_text(&mut w, &o.report)
             };
             (o.damage, r)
         })
@@ -105,13 +119,7 @@ fn analyze(args: &AnalyzeArgs) -> ExitCode {
         bar.finish_and_clear();
     }
     match result {
-        Err(e) => {
-            eprintln!("connscope: {e}");
-            ExitCode::from(match e {
-                CaptureError::Io { .. } => EXIT_IO,
-                _ => EXIT_USAGE,
-            })
-        }
+        Err(e) => capture_failed(e),
         Ok((_, Err(e))) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Ok((_, Err(e))) => {
             eprintln!("connscope: writing the report: {e}");
@@ -246,13 +254,7 @@ fn live(args: &LiveArgs) -> ExitCode {
     }
     let outcome = match result {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("connscope: {e}");
-            return ExitCode::from(match e {
-                CaptureError::Io { .. } => EXIT_IO,
-                _ => EXIT_USAGE,
-            });
-        }
+        Err(e) => return capture_failed(e),
     };
     let written = match (outcome.write_error, &mut sink.lines) {
         (Some(e), _) => Err(e),
@@ -264,14 +266,7 @@ fn live(args: &LiveArgs) -> ExitCode {
                 .servers(&outcome.report)
                 .and_then(|_| lines.live_summary(&outcome.report.summary, &interval, &capture))
         }
-        (None, None) => {
-            let style = text::Style {
-                color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-            };
-            let mut w = io::stdout().lock();
-            w.write_all(text::render(&outcome.report, &style).as_bytes())
-                .and_then(|_| w.flush())
-        }
+        (None, None) => write_text(io::stdout().lock(), &outcome.report),
     };
     match written {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
